@@ -1,0 +1,184 @@
+"""Schema and value checks of event tables; each failure is a one-line NpfmError.
+
+Checks, all vectorised over the table:
+- the schema version, and every column present with its schema-v1 type;
+- required event fields non-null, vocabulary fields within their vocabulary;
+- within an event, all non-null lists of a group (hits, particles, objects) have the
+  group's length, and anchors (e.g. hit x, y, z) are present whenever the group is;
+- floating-point values finite (null is allowed, NaN and inf are not);
+- indices in range: hit_particle and particle_parent in [-1, n_particles),
+  PID class in its vocabulary, per-subsystem counts as long as ``subsystems``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from npfm.events import vocabulary
+from npfm.events.errors import NpfmError, locate
+from npfm.events.schema import (
+    ANCHORS,
+    COLUMNS,
+    GROUPS,
+    SCHEMA_METADATA_KEY,
+    SCHEMA_VERSION,
+    Column,
+    group_columns,
+)
+
+_REBUILD = "rebuild the corpus with this npfm version (npfm validate names every bad shard)"
+
+
+def check_schema(schema: pa.Schema, where: str) -> None:
+    """Schema version and column names/types; extra columns are rejected too."""
+    meta = schema.metadata or {}
+    found = meta.get(SCHEMA_METADATA_KEY)
+    if found is None:
+        raise NpfmError(where, "no npfm schema version in the Parquet metadata",
+                        "write shards with npfm (CorpusWriter) so that they carry it")
+    if found != str(SCHEMA_VERSION).encode():
+        raise NpfmError(where, f"schema version {found.decode()} but this npfm reads "
+                        f"version {SCHEMA_VERSION}", "use the npfm release that wrote the "
+                        "corpus, or rebuild it with this one")
+    for col in COLUMNS:
+        idx = schema.get_field_index(col.name)
+        if idx < 0:
+            raise NpfmError(locate(where, column=col.name), "column missing", _REBUILD)
+        if not _plain(schema.field(idx).type).equals(col.arrow_type):
+            raise NpfmError(locate(where, column=col.name), f"type {schema.field(idx).type}, "
+                            f"expected {col.arrow_type}", _REBUILD)
+    extra = set(schema.names) - {c.name for c in COLUMNS}
+    if extra:
+        raise NpfmError(where, f"unexpected column(s) {sorted(extra)}", _REBUILD)
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    """The type with dictionary encoding (a storage detail) replaced by its values."""
+    if pa.types.is_dictionary(t):
+        return t.value_type
+    if pa.types.is_list(t):
+        return pa.list_(_plain(t.value_type))
+    return t
+
+
+def check_table(table: pa.Table, where: str, row_offset: int = 0) -> None:
+    """All value checks on a table whose schema already passed ``check_schema``."""
+    for col in COLUMNS:
+        arr = table.column(col.name).combine_chunks()
+        if col.required and arr.null_count:
+            row = _first(np.asarray(arr.is_null()))
+            raise NpfmError(locate(where, row + row_offset, col.name), "required value is null",
+                            "fill it in the source (see docs/event-model.md)")
+        _check_finite(col, arr, where, row_offset)
+        _check_vocabulary(col, arr, where, row_offset)
+    sizes = {g: _check_group(table, g, where, row_offset) for g in GROUPS}
+    _check_indices(table, sizes["particle"], where, row_offset)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _flat_with_rows(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Innermost values and the event row of each value."""
+    rows = np.arange(len(arr))
+    while pa.types.is_list(arr.type):
+        parents = np.asarray(pc.list_parent_indices(arr))
+        rows, arr = rows[parents], pc.list_flatten(arr)
+    return arr, rows
+
+
+def _check_finite(col: Column, arr: pa.Array, where: str, off: int) -> None:
+    values, rows = _flat_with_rows(arr)
+    if not pa.types.is_floating(values.type) or len(values) == 0:
+        return
+    bad = np.asarray(pc.invert(pc.is_finite(values)).fill_null(False))
+    if bad.any():
+        i = _first(bad)
+        raise NpfmError(locate(where, int(rows[i]) + off, col.name),
+                        f"non-finite value {values[i].as_py()}",
+                        "store unmeasured values as null, not NaN or inf")
+
+
+def _check_vocabulary(col: Column, arr: pa.Array, where: str, off: int) -> None:
+    if col.vocabulary is None:
+        return
+    values, rows = _flat_with_rows(arr)
+    allowed = vocabulary.names(col.vocabulary)
+    if pa.types.is_string(values.type):
+        unknown = pc.and_(pc.invert(pc.is_in(values, pa.array(allowed))), pc.is_valid(values))
+        bad = np.asarray(unknown.fill_null(False))
+    else:
+        ints = np.asarray(values.fill_null(0), dtype=np.int64)
+        bad = (ints < 0) | (ints >= len(allowed))
+    if bad.any():
+        i = _first(bad)
+        what = "subsystem" if col.vocabulary == "subsystems" else col.vocabulary[:-1]
+        raise NpfmError(locate(where, int(rows[i]) + off, col.name),
+                        f"unknown {what} {values[i].as_py()!r}",
+                        f"use one of {', '.join(allowed)} (add new names to "
+                        "npfm/events/vocabulary.yaml)")
+
+
+def _lengths(arr: pa.Array) -> np.ndarray:
+    """List length per row, -1 for a null list."""
+    return np.asarray(pc.list_value_length(arr).fill_null(-1), dtype=np.int64)
+
+
+def _check_group(table: pa.Table, group: str, where: str, off: int) -> np.ndarray:
+    """Validate list lengths of one group; returns its size per event (0 if absent)."""
+    anchor = ANCHORS[group][0]
+    size = _lengths(table.column(anchor).combine_chunks())
+    for col in group_columns(group):
+        n = _lengths(table.column(col.name).combine_chunks())
+        if col.name in ANCHORS[group]:
+            bad = (n < 0) != (size < 0)
+            problem, fix = f"is null where {anchor} is not (or the reverse)", \
+                f"{', '.join(ANCHORS[group])} must all be given whenever {group}s are"
+        else:
+            bad = (n >= 0) & (n != size)
+            problem, fix = f"{group} list length differs from {anchor}", \
+                f"give one value per {group}, or null for the whole event"
+        if bad.any():
+            row = _first(bad)
+            raise NpfmError(locate(where, row + off, col.name),
+                            f"{problem} ({n[row]} vs {size[row]})", fix)
+    _check_counts(table, group, where, off)
+    return np.maximum(size, 0)
+
+
+def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
+    name = f"{group}_nhits"
+    if name not in table.column_names:
+        return
+    counts = table.column(name).combine_chunks()
+    inner = pc.list_flatten(counts)
+    k = _lengths(inner)
+    n_sub = _lengths(table.column("subsystems").combine_chunks())
+    rows = np.asarray(pc.list_parent_indices(counts))
+    bad = (k >= 0) & (k != n_sub[rows])
+    if bad.any():
+        row = int(rows[_first(bad)])
+        raise NpfmError(locate(where, row + off, name),
+                        "per-subsystem counts do not match the `subsystems` list",
+                        "give one count per entry of `subsystems`")
+
+
+def _check_indices(table: pa.Table, n_particles: np.ndarray, where: str, off: int) -> None:
+    for name, bounded in (("hit_particle", True), ("particle_parent", True),
+                          ("hit_track_id", False)):
+        values, rows = _flat_with_rows(table.column(name).combine_chunks())
+        if len(values) == 0:
+            continue
+        idx = np.asarray(values.fill_null(-1), dtype=np.int64)
+        bad = idx < -1
+        if bounded:
+            bad |= idx >= n_particles[rows]
+        if bad.any():
+            i = _first(bad)
+            upper = n_particles[rows[i]] if bounded else "inf"
+            raise NpfmError(locate(where, int(rows[i]) + off, name),
+                            f"index {idx[i]} outside [-1, {upper})",
+                            "indices refer to the event's particle lists; -1 marks noise")

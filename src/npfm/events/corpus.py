@@ -1,0 +1,126 @@
+"""Reading and validating a corpus directory written by ``CorpusWriter``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from npfm.events.checks import check_table
+from npfm.events.errors import NpfmError, locate
+from npfm.events.schema import SCHEMA_VERSION
+from npfm.events.shards import iter_row_groups, open_shard, read_json, sha256_file
+from npfm.events.writer import FORMAT, MANIFEST, PROGRESS
+
+_SHARD_KEYS = ("path", "sha256", "bytes", "events", "hits", "particles", "objects")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A finished corpus: its directory and parsed manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: Path | str) -> Corpus:
+        """Read and check the manifest (format, schema version, shard entries)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise NpfmError(str(path), "not a directory", "give the corpus directory")
+        if not (path / MANIFEST).exists() and (path / PROGRESS).exists():
+            raise NpfmError(str(path), "unfinished build (no manifest.json)",
+                            "rerun the build command with the same configuration; it resumes")
+        manifest = read_json(path / MANIFEST, "manifest.json")
+        where = str(path / MANIFEST)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise NpfmError(where, f"not an {FORMAT} manifest", "point at an npfm corpus")
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise NpfmError(where, f"schema version {manifest.get('schema_version')} but this "
+                            f"npfm reads version {SCHEMA_VERSION}", "use the npfm release "
+                            "that wrote the corpus, or rebuild it with this one")
+        for i, entry in enumerate(manifest.get("shards", [])):
+            missing = [k for k in _SHARD_KEYS if k not in entry]
+            if missing:
+                raise NpfmError(f"{where} shard {i}", f"entry lacks {missing}",
+                                "rebuild the corpus; the manifest was edited or damaged")
+        return cls(path, manifest)
+
+    @property
+    def shards(self) -> list[dict[str, Any]]:
+        return list(self.manifest["shards"])
+
+    @property
+    def n_events(self) -> int:
+        return int(self.manifest["events"])
+
+    def shard_path(self, entry: dict[str, Any]) -> Path:
+        return self.path / entry["path"]
+
+    def verify_checksum(self, entry: dict[str, Any]) -> None:
+        """Compare the shard's sha256 with the manifest."""
+        shard = self.shard_path(entry)
+        if not shard.is_file():
+            raise NpfmError(str(shard), "shard file missing",
+                            "restore it from a replica or rebuild the corpus")
+        digest = sha256_file(shard)
+        if digest != entry["sha256"]:
+            raise NpfmError(str(shard), f"sha256 {digest[:12]}… does not match the manifest "
+                            f"({entry['sha256'][:12]}…)", "the file changed since it was "
+                            "written: restore it from a replica or rebuild the corpus")
+
+    def open_shard(self, entry: dict[str, Any], verify: bool = True,
+                   **kwargs: Any) -> pq.ParquetFile:
+        """Checksum (optional), open and schema-check one shard."""
+        if verify:
+            self.verify_checksum(entry)
+        return open_shard(self.shard_path(entry), **kwargs)
+
+    def iter_tables(self, columns: list[str] | None = None, verify: bool = True
+                    ) -> Iterator[pa.Table]:
+        """Row groups of every shard in manifest order."""
+        for entry in self.shards:
+            pf = self.open_shard(entry, verify)
+            yield from iter_row_groups(self.shard_path(entry), pf, columns)
+
+    def validate(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Check every shard against the manifest and the schema; returns totals.
+
+        ``progress(n_events)`` is called after each row group.
+        """
+        listed = {e["path"] for e in self.shards}
+        for found in sorted((self.path / "shards").glob("*.parquet")):
+            if f"shards/{found.name}" not in listed:
+                raise NpfmError(str(found), "shard not listed in the manifest",
+                                "remove it, or rebuild the corpus so the manifest lists it")
+        for name in self.manifest.get("files", {}).values():
+            read_json(self.path / name, name)
+        totals = dict.fromkeys(("events", "hits", "particles", "objects"), 0)
+        for entry in self.shards:
+            shard = self.shard_path(entry)
+            pf = self.open_shard(entry)
+            counts = dict.fromkeys(totals, 0)
+            for table in iter_row_groups(shard, pf):
+                check_table(table, str(shard), row_offset=counts["events"])
+                counts["events"] += table.num_rows
+                for key, col in (("hits", "hit_x"), ("particles", "particle_pdg"),
+                                 ("objects", "object_px")):
+                    counts[key] += int(pc.sum(pc.list_value_length(table.column(col)))
+                                       .as_py() or 0)
+                if progress:
+                    progress(table.num_rows)
+            for key, value in counts.items():
+                if value != entry[key]:
+                    raise NpfmError(locate(shard), f"{value} {key} but the manifest says "
+                                    f"{entry[key]}", "rebuild the corpus")
+                totals[key] += value
+        for key, value in totals.items():
+            if value != self.manifest[key]:
+                raise NpfmError(str(self.path / MANIFEST), f"shards hold {value} {key} but "
+                                f"the total says {self.manifest[key]}", "rebuild the corpus")
+        return totals

@@ -1,0 +1,239 @@
+"""Stream events from corpus shards into packed or padded torch tensors.
+
+One group of list columns is read (hits by default; objects or particles for
+object-level events). A batch packs the elements of ``batch_size`` events end to end,
+with ``cu_seqlens`` (B+1) marking event boundaries, as varlen attention and SSM kernels
+expect; ``padded()`` turns it into (B, L) tensors and a mask.
+
+Tensor conventions: floating columns become float32 with NaN where a value is null;
+integer and boolean columns become int64 with ``IGNORE_INDEX`` (-100, PyTorch's default
+``ignore_index``) where null; vocabulary strings (subsystem, object type) become their
+integer codes from ``vocabulary.yaml``. Units are those of the event model (cm, ns, GeV).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from npfm.events import vocabulary
+from npfm.events.corpus import Corpus
+from npfm.events.errors import NpfmError
+from npfm.events.schema import ANCHORS, BY_NAME, group_columns
+from npfm.events.shards import iter_row_groups
+
+IGNORE_INDEX = -100
+DEFAULT_HIT_COLUMNS = ("hit_x", "hit_y", "hit_z", "hit_t", "hit_edep", "hit_subsystem",
+                       "hit_layer", "hit_particle", "hit_track_id", "hit_pid_class", "hit_noise")
+
+
+@dataclass
+class PackedBatch:
+    """Elements of B events packed end to end; ``fields`` maps column name to (N,)."""
+
+    fields: dict[str, torch.Tensor]
+    cu_seqlens: torch.Tensor  # (B+1,) int64 offsets of each event's first element
+    run: torch.Tensor  # (B,) int64
+    event: torch.Tensor  # (B,) int64
+
+    @property
+    def n_events(self) -> int:
+        return len(self.run)
+
+    def padded(self, max_len: int | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(B, L) tensors and a (B, L) bool mask; longer events are cut at ``max_len``."""
+        counts = self.cu_seqlens[1:] - self.cu_seqlens[:-1]
+        length = int(counts.max()) if len(counts) else 0
+        length = min(length, max_len) if max_len is not None else length
+        event = torch.repeat_interleave(torch.arange(self.n_events), counts)
+        pos = torch.arange(len(event)) - self.cu_seqlens[:-1][event]
+        keep = pos < length
+        mask = torch.zeros(self.n_events, length, dtype=torch.bool)
+        mask[event[keep], pos[keep]] = True
+        out = {}
+        for name, values in self.fields.items():
+            fill = float("nan") if values.is_floating_point() else IGNORE_INDEX
+            dense = torch.full((self.n_events, length), fill, dtype=values.dtype)
+            dense[event[keep], pos[keep]] = values[keep]
+            out[name] = dense
+        return out, mask
+
+
+@dataclass
+class _Chunk:
+    """Flat numpy columns of a run of events (one row group, possibly sliced)."""
+
+    fields: dict[str, np.ndarray]
+    counts: np.ndarray  # elements per event
+    run: np.ndarray
+    event: np.ndarray
+
+    def slice(self, start: int, stop: int) -> _Chunk:
+        offsets = np.concatenate([[0], np.cumsum(self.counts)])
+        lo, hi = offsets[start], offsets[stop]
+        return _Chunk({k: v[lo:hi] for k, v in self.fields.items()}, self.counts[start:stop],
+                      self.run[start:stop], self.event[start:stop])
+
+    def take(self, order: np.ndarray) -> _Chunk:
+        """Events reordered by ``order``, their elements moved with them."""
+        starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])[order]
+        counts = self.counts[order]
+        new_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        index = np.repeat(starts - new_starts, counts) + np.arange(int(counts.sum()))
+        return _Chunk({k: v[index] for k, v in self.fields.items()}, counts, self.run[order],
+                      self.event[order])
+
+
+def _concat(chunks: list[_Chunk]) -> _Chunk:
+    if len(chunks) == 1:
+        return chunks[0]
+    return _Chunk({k: np.concatenate([c.fields[k] for c in chunks]) for k in chunks[0].fields},
+                  np.concatenate([c.counts for c in chunks]),
+                  np.concatenate([c.run for c in chunks]),
+                  np.concatenate([c.event for c in chunks]))
+
+
+class EventLoader(IterableDataset):
+    """Iterate over a corpus in ``PackedBatch`` es.
+
+    Args:
+        corpus: an opened ``Corpus``.
+        batch_size: events per batch (the last batch may be smaller unless ``drop_last``).
+        group: "hit", "particle" or "object".
+        columns: list columns of that group to load (default: positions, time, energy,
+            subsystem, layer and all labels for hits; every flat column otherwise).
+        subsystems: keep only hits of these subsystems (hits only).
+        shuffle, seed: shuffle shard order and events within each row group, per epoch.
+        rank, world_size: the DDP process's share of shards; DataLoader workers split
+            that share again.
+        verify: check each shard's sha256 before reading it.
+    """
+
+    def __init__(self, corpus: Corpus, batch_size: int, *, group: str = "hit",
+                 columns: Sequence[str] | None = None, subsystems: Sequence[str] | None = None,
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1, verify: bool = True) -> None:
+        super().__init__()
+        if group not in ANCHORS:
+            raise NpfmError(f"group {group!r}", "unknown group", "use hit, particle or object")
+        flat = [c.name for c in group_columns(group) if not pa.types.is_list(c.type)]
+        default = DEFAULT_HIT_COLUMNS if group == "hit" else tuple(flat)
+        self.columns = tuple(columns) if columns is not None else default
+        for name in self.columns:
+            if name not in flat:
+                raise NpfmError(f"column {name!r}", f"not a loadable {group} column",
+                                f"choose from {', '.join(flat)}")
+        if subsystems is not None and group != "hit":
+            raise NpfmError("subsystems", "selection applies to hits only", "drop --subsystems")
+        self.selected = None if subsystems is None else np.array(
+            [_code("subsystems", s, "subsystems") for s in subsystems])
+        self.corpus, self.batch_size, self.group = corpus, batch_size, group
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.rank, self.world_size, self.verify = rank, world_size, verify
+        self.epoch = 0
+        needed = set(self.columns) | {ANCHORS[group][0]}
+        if self.selected is not None:
+            needed.add("hit_subsystem")
+        self._read = sorted(needed) + ["run", "event"]
+        self._dict = [f"{n}.list.element" for n in self._read if BY_NAME[n].vocabulary
+                      and pa.types.is_string(BY_NAME[n].type)]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the shuffle order (call once per epoch, as with DistributedSampler)."""
+        self.epoch = epoch
+
+    def _my_shards(self) -> list[dict[str, Any]]:
+        shards = self.corpus.shards
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.shuffle:
+            shards = [shards[i] for i in rng.permutation(len(shards))]
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        stride, start = self.world_size * workers, self.rank * workers + worker
+        return shards[start::stride]
+
+    def _chunks(self) -> Iterator[_Chunk]:
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank])
+        for entry in self._my_shards():
+            pf = self.corpus.open_shard(entry, self.verify, read_dictionary=self._dict)
+            for table in iter_row_groups(self.corpus.shard_path(entry), pf, self._read):
+                chunk = self._convert(table)
+                yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle else chunk
+
+    def __iter__(self) -> Iterator[PackedBatch]:
+        pending: list[_Chunk] = []
+        n_pending = 0
+        for chunk in self._chunks():
+            pending.append(chunk)
+            n_pending += len(chunk.counts)
+            while n_pending >= self.batch_size:
+                merged = _concat(pending)
+                yield _to_batch(merged.slice(0, self.batch_size))
+                rest = merged.slice(self.batch_size, len(merged.counts))
+                pending, n_pending = [rest], len(rest.counts)
+        if n_pending and not self.drop_last:
+            yield _to_batch(_concat(pending))
+
+    def _convert(self, table: pa.Table) -> _Chunk:
+        anchor = table.column(ANCHORS[self.group][0]).combine_chunks()
+        counts = np.asarray(pc.list_value_length(anchor).fill_null(0), dtype=np.int64)
+        fields = {n: _flat(table.column(n).combine_chunks(), counts, BY_NAME[n].vocabulary)
+                  for n in self.columns}
+        if self.selected is not None:
+            sub = _flat(table.column("hit_subsystem").combine_chunks(), counts, "subsystems")
+            keep = np.isin(sub, self.selected)
+            owner = np.repeat(np.arange(len(counts)), counts)
+            counts = np.bincount(owner[keep], minlength=len(counts)).astype(np.int64)
+            fields = {k: v[keep] for k, v in fields.items()}
+        return _Chunk(fields, counts, table.column("run").to_numpy(),
+                      table.column("event").to_numpy())
+
+
+def _code(vocab: str, name: str, where: str) -> int:
+    try:
+        return vocabulary.code(vocab, name)
+    except KeyError:
+        raise NpfmError(where, f"unknown name {name!r}",
+                        f"use one of {', '.join(vocabulary.names(vocab))}") from None
+
+
+def _flat(arr: pa.ListArray, counts: np.ndarray, vocab: str | None) -> np.ndarray:
+    """Per-element numpy values of a list column, null lists/elements filled."""
+    name_type = arr.type.value_type
+    values = arr.flatten()
+    if pa.types.is_dictionary(name_type):
+        assert vocab is not None, "only vocabulary columns are read dictionary-encoded"
+        lut = np.array([_code(vocab, s, "shard dictionary") for s in
+                        values.dictionary.to_pylist()] or [0], dtype=np.int64)
+        out_vals = lut[values.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        fill: float = IGNORE_INDEX
+        dtype: Any = np.int64
+    elif pa.types.is_floating(name_type):
+        out_vals = values.cast(pa.float32()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        fill, dtype = np.nan, np.float32
+    else:
+        ints = values.cast(pa.int64()) if not pa.types.is_boolean(name_type) else \
+            values.cast(pa.int8()).cast(pa.int64())
+        out_vals = ints.fill_null(IGNORE_INDEX).to_numpy(zero_copy_only=False)
+        fill, dtype = IGNORE_INDEX, np.int64
+    if len(out_vals) == int(counts.sum()):
+        return out_vals
+    present = np.repeat(~np.asarray(arr.is_null()), counts)
+    out = np.full(int(counts.sum()), fill, dtype=dtype)
+    out[present] = out_vals
+    return out
+
+
+def _to_batch(chunk: _Chunk) -> PackedBatch:
+    cu = np.concatenate([[0], np.cumsum(chunk.counts)]).astype(np.int64)
+    return PackedBatch({k: torch.from_numpy(np.ascontiguousarray(v))
+                        for k, v in chunk.fields.items()}, torch.from_numpy(cu),
+                       torch.from_numpy(chunk.run.astype(np.int64)),
+                       torch.from_numpy(chunk.event.astype(np.int64)))

@@ -1,0 +1,188 @@
+"""AI-ready metadata of a corpus: DataCite-style citation, Croissant JSON-LD, W3C PROV.
+
+Croissant 1.1 (mlcommons.org/croissant): one FileObject per shard with its sha256, a
+FileSet over all shards, and one record set ``events`` with a field per schema column.
+PROV-JSON (w3.org/Submission/prov-json): the build activity, the software agent, the
+inputs it used (with sha256) and the corpus it generated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import npfm
+from npfm.events.schema import COLUMNS, SCHEMA_VERSION, Column
+
+
+@dataclass(frozen=True)
+class Citation:
+    """DataCite-style citation fields of a corpus."""
+
+    title: str
+    creators: tuple[str, ...] = ("npfm developers",)
+    publisher: str = "npfm"
+    year: int = field(default_factory=lambda: dt.date.today().year)
+    license: str = "https://creativecommons.org/licenses/by/4.0/"
+    identifier: str = ""  # DOI or URN; filled from the corpus name when empty
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a corpus was made: the command, its configuration and its input files."""
+
+    command: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[dict[str, Any], ...] = ()  # each {"path": ..., "sha256": ..., "bytes": ...}
+
+
+def code_version() -> dict[str, str]:
+    """npfm version, and the git commit (with a dirty flag) when run from a checkout."""
+    info = {"npfm": npfm.__version__}
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], check=True,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               check=True, capture_output=True, text=True, timeout=10).stdout
+        info["git_commit"] = commit + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def datacite(citation: Citation, n_events: int) -> dict[str, Any]:
+    """DataCite metadata-schema 4 fields, as JSON."""
+    return {
+        "identifiers": [{"identifier": citation.identifier, "identifierType":
+                         "DOI" if citation.identifier.startswith("10.") else "URN"}],
+        "creators": [{"name": name} for name in citation.creators],
+        "titles": [{"title": citation.title}],
+        "publisher": citation.publisher,
+        "publicationYear": citation.year,
+        "types": {"resourceTypeGeneral": "Dataset", "resourceType": "npfm event corpus"},
+        "rightsList": [{"rightsUri": citation.license}],
+        "descriptions": [{"description": citation.description, "descriptionType": "Abstract"}],
+        "sizes": [f"{n_events} events"],
+        "formats": ["application/x-parquet"],
+        "version": f"schema-{SCHEMA_VERSION}",
+    }
+
+
+_CONTEXT: dict[str, Any] = {
+    "@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
+    "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
+    "dct": "http://purl.org/dc/terms/", "citeAs": "cr:citeAs", "column": "cr:column",
+    "conformsTo": "dct:conformsTo", "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "equivalentProperty": "cr:equivalentProperty",
+    "examples": {"@id": "cr:examples", "@type": "@json"}, "extract": "cr:extract",
+    "field": "cr:field", "fileProperty": "cr:fileProperty", "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet", "format": "cr:format", "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset", "jsonPath": "cr:jsonPath", "key": "cr:key",
+    "md5": "cr:md5", "parentField": "cr:parentField", "path": "cr:path",
+    "recordSet": "cr:recordSet", "references": "cr:references", "regex": "cr:regex",
+    "repeated": "cr:repeated", "replace": "cr:replace", "samplingRate": "cr:samplingRate",
+    "separator": "cr:separator", "source": "cr:source", "subField": "cr:subField",
+    "transform": "cr:transform",
+}
+
+
+def _data_type(col: Column) -> str:
+    t = col.type
+    while pa.types.is_list(t):
+        t = t.value_type
+    if pa.types.is_floating(t):
+        return "sc:Float"
+    if pa.types.is_integer(t):
+        return "sc:Integer"
+    if pa.types.is_boolean(t):
+        return "sc:Boolean"
+    return "sc:Text"
+
+
+def _field(col: Column) -> dict[str, Any]:
+    unit = f" [{col.unit}]" if col.unit else ""
+    out: dict[str, Any] = {
+        "@type": "cr:Field", "@id": f"events/{col.name}", "name": col.name,
+        "description": col.doc + unit, "dataType": _data_type(col),
+        "source": {"fileSet": {"@id": "shards"}, "extract": {"column": col.name}},
+    }
+    if col.level != "event" or pa.types.is_list(col.type):
+        out["repeated"] = True
+    return out
+
+
+def croissant(citation: Citation, shards: list[dict[str, Any]], provenance: Provenance,
+              n_events: int) -> dict[str, Any]:
+    """Croissant 1.1 JSON-LD describing the shards and the ``events`` record set."""
+    files: list[dict[str, Any]] = [
+        {"@type": "cr:FileObject", "@id": Path(s["path"]).stem, "name": Path(s["path"]).name,
+         "contentUrl": s["path"], "encodingFormat": "application/x-parquet",
+         "contentSize": f"{s['bytes']} B", "sha256": s["sha256"]} for s in shards
+    ]
+    files.append({"@type": "cr:FileSet", "@id": "shards", "name": "shards",
+                  "encodingFormat": "application/x-parquet", "includes": "shards/*.parquet"})
+    # Nested per-subsystem counts (list of lists) are not expressible as a Croissant field.
+    fields = [_field(c) for c in COLUMNS if not pa.types.is_list(c.type)]
+    fields.append(_field(next(c for c in COLUMNS if c.name == "subsystems")))
+    return {
+        "@context": _CONTEXT, "@type": "sc:Dataset", "name": citation.title,
+        "description": citation.description or citation.title,
+        "conformsTo": "http://mlcommons.org/croissant/1.1",
+        "citeAs": f"{', '.join(citation.creators)} ({citation.year}). {citation.title}. "
+                  f"{citation.publisher}. {citation.identifier}",
+        "creator": [{"@type": "sc:Person", "name": n} for n in citation.creators],
+        "publisher": {"@type": "sc:Organization", "name": citation.publisher},
+        "datePublished": str(citation.year), "license": citation.license,
+        "identifier": citation.identifier, "url": citation.identifier,
+        "version": f"{SCHEMA_VERSION}.0.0",
+        "rai:dataCollection": f"Produced by `{provenance.command}` from "
+                              f"{len(provenance.inputs)} input file(s); see prov.json.",
+        "rai:dataLimitations": "Units: cm, ns, GeV, T. Null marks a quantity not measured.",
+        "distribution": files,
+        "recordSet": [{"@type": "cr:RecordSet", "@id": "events", "name": "events",
+                       "description": f"{n_events} events, one record per event",
+                       "field": fields}],
+    }
+
+
+def prov(name: str, provenance: Provenance, started: str, ended: str,
+         manifest_entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """PROV-JSON document of the build."""
+    version = code_version()
+    agent, activity, corpus = f"npfm:software/{version['npfm']}", f"npfm:build/{name}", \
+        f"npfm:corpus/{name}"
+    entities: dict[str, Any] = {corpus: {
+        "prov:type": "npfm:Corpus", "npfm:schema_version": SCHEMA_VERSION,
+        "npfm:shards": [{"path": s["path"], "sha256": s["sha256"]} for s in manifest_entries]}}
+    used = {}
+    for i, item in enumerate(provenance.inputs):
+        key = f"npfm:input/{i}"
+        entities[key] = {"prov:type": "npfm:InputFile", "prov:label": item["path"],
+                         "npfm:sha256": item["sha256"], "npfm:bytes": item["bytes"]}
+        used[f"_:u{i}"] = {"prov:activity": activity, "prov:entity": key}
+    return {
+        "prefix": {"npfm": "urn:npfm:", "prov": "http://www.w3.org/ns/prov#"},
+        "entity": entities,
+        "activity": {activity: {"prov:startTime": started, "prov:endTime": ended,
+                                "npfm:command": provenance.command,
+                                "npfm:config": provenance.config}},
+        "agent": {agent: {"prov:type": "prov:SoftwareAgent", **{f"npfm:{k}": v
+                                                                 for k, v in version.items()}}},
+        "used": used,
+        "wasGeneratedBy": {"_:g0": {"prov:entity": corpus, "prov:activity": activity}},
+        "wasAssociatedWith": {"_:a0": {"prov:activity": activity, "prov:agent": agent}},
+    }
+
+
+def citation_dict(citation: Citation) -> dict[str, Any]:
+    out = asdict(citation)
+    out["creators"] = list(citation.creators)
+    return out

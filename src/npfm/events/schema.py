@@ -1,0 +1,152 @@
+"""Event-model schema version 1: one Parquet row per event, list columns per hit,
+truth particle and reconstructed object.
+
+Units: length cm, time ns, energy and momentum GeV (GeV/c), magnetic field tesla.
+A field that was not measured is null (a null list for a whole event, or a null
+element), never zero. ``docs/event-model.md`` describes every column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+SCHEMA_METADATA_KEY = b"npfm.schema_version"
+
+#: Groups of list columns; within one event, every non-null list of a group has the
+#: same length (the number of hits, particles or objects).
+GROUPS = ("hit", "particle", "object")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the event table."""
+
+    name: str
+    type: pa.DataType
+    level: str  # "event" or one of GROUPS
+    unit: str  # "" for dimensionless
+    doc: str
+    required: bool = False  # non-null in every row
+    vocabulary: str | None = None  # controlled vocabulary of the values
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        """Storage type: list columns wrap the element type."""
+        return self.type if self.level == "event" else pa.list_(self.type)
+
+
+_f32, _f64, _i16, _i32, _i64 = pa.float32(), pa.float64(), pa.int16(), pa.int32(), pa.int64()
+_str, _bool, _i8 = pa.string(), pa.bool_(), pa.int8()
+_counts = pa.list_(pa.int16())  # hits per subsystem, aligned with the event's `subsystems`
+
+COLUMNS: tuple[Column, ...] = (
+    # --- event ---
+    Column("facility", _str, "event", "", "accelerator facility: RHIC, LEP, HERA, EIC, LHC",
+           required=True),
+    Column("experiment", _str, "event", "", "experiment: sPHENIX, ALEPH, DELPHI, OPAL, ZEUS, "
+           "ePIC, ALICE", required=True),
+    Column("geometry_id", _str, "event", "", "detector geometry identifier"),
+    Column("geometry_version", _str, "event", "", "version of the geometry description"),
+    Column("beam1_pdg", _i32, "event", "", "PDG id of beam 1 (travelling to +z)"),
+    Column("beam2_pdg", _i32, "event", "", "PDG id of beam 2 (travelling to -z)"),
+    Column("beam1_energy", _f64, "event", "GeV", "energy of beam 1"),
+    Column("beam2_energy", _f64, "event", "GeV", "energy of beam 2"),
+    Column("sqrt_s", _f64, "event", "GeV", "centre-of-mass energy"),
+    Column("process", _str, "event", "", "physics process label, e.g. pp200-minbias, ee-Z"),
+    Column("generator", _str, "event", "", "event generator, e.g. Pythia"),
+    Column("generator_version", _str, "event", "", "generator version"),
+    Column("generator_tune", _str, "event", "", "generator tune"),
+    Column("generator_seed", _i64, "event", "", "generator random seed"),
+    Column("run", _i64, "event", "", "run number", required=True),
+    Column("event", _i64, "event", "", "event number within the run", required=True),
+    Column("magnetic_field", _f32, "event", "T", "solenoid field on the axis"),
+    Column("data_level", _str, "event", "", "simulated, real or real-archived", required=True,
+           vocabulary="data_levels"),
+    Column("split", _str, "event", "", "train, validation or test; null if unassigned",
+           vocabulary="splits"),
+    Column("vertex_x", _f32, "event", "cm", "primary vertex x"),
+    Column("vertex_y", _f32, "event", "cm", "primary vertex y"),
+    Column("vertex_z", _f32, "event", "cm", "primary vertex z"),
+    Column("subsystems", pa.list_(_str), "event", "", "order of the per-subsystem hit counts "
+           "in particle_nhits and object_nhits", vocabulary="subsystems"),
+    Column("truth_x", _f64, "event", "", "DIS Bjorken x (ep events)"),
+    Column("truth_q2", _f64, "event", "GeV^2", "DIS photon virtuality Q^2 (ep events)"),
+    Column("truth_y", _f64, "event", "", "DIS inelasticity y (ep events)"),
+    Column("truth_scattered_lepton", _i32, "event", "", "particle index of the scattered "
+           "lepton (ep events)"),
+    Column("truth_quark_flavour", _i8, "event", "", "primary quark flavour 1..5 = d,u,s,c,b "
+           "(e+e- events)"),
+    # --- hits ---
+    Column("hit_x", _f32, "hit", "cm", "hit position x"),
+    Column("hit_y", _f32, "hit", "cm", "hit position y"),
+    Column("hit_z", _f32, "hit", "cm", "hit position z"),
+    Column("hit_t", _f32, "hit", "ns", "hit time"),
+    Column("hit_edep", _f32, "hit", "GeV", "energy deposit"),
+    Column("hit_adc", _i32, "hit", "", "digitised charge (ADC counts)"),
+    Column("hit_subsystem", _str, "hit", "", "subsystem name", vocabulary="subsystems"),
+    Column("hit_layer", _i16, "hit", "", "layer within the subsystem, from 0 inwards-out"),
+    Column("hit_module", _i32, "hit", "", "module / stave / ladder / sensor id"),
+    Column("hit_cell_row", _i32, "hit", "", "readout cell row (pixel row, pad row)"),
+    Column("hit_cell_col", _i32, "hit", "", "readout cell column (pixel col, strip, pad)"),
+    Column("hit_particle", _i32, "hit", "", "index into the particle lists; -1 for noise"),
+    Column("hit_track_id", _i32, "hit", "", "track label (truth track the hit belongs to); "
+           "-1 for noise"),
+    Column("hit_pid_class", _i8, "hit", "", "FM4NPP PID class: 0 other, 1 pi, 2 K, 3 p, 4 e",
+           vocabulary="pid_classes"),
+    Column("hit_noise", _bool, "hit", "", "FM4NPP low-momentum tag: particle pT < 0.06 GeV"),
+    # --- truth particles ---
+    Column("particle_pdg", _i32, "particle", "", "PDG particle id"),
+    Column("particle_charge", _f32, "particle", "e", "electric charge"),
+    Column("particle_px", _f32, "particle", "GeV", "momentum x"),
+    Column("particle_py", _f32, "particle", "GeV", "momentum y"),
+    Column("particle_pz", _f32, "particle", "GeV", "momentum z"),
+    Column("particle_vx", _f32, "particle", "cm", "production vertex x"),
+    Column("particle_vy", _f32, "particle", "cm", "production vertex y"),
+    Column("particle_vz", _f32, "particle", "cm", "production vertex z"),
+    Column("particle_vt", _f32, "particle", "ns", "production time"),
+    Column("particle_parent", _i32, "particle", "", "index of the parent particle; -1 if none"),
+    Column("particle_primary", _bool, "particle", "", "produced at the primary interaction"),
+    Column("particle_nhits", _counts, "particle", "", "hits per subsystem, in the order of "
+           "`subsystems`"),
+    # --- reconstructed objects ---
+    Column("object_px", _f32, "object", "GeV", "momentum x"),
+    Column("object_py", _f32, "object", "GeV", "momentum y"),
+    Column("object_pz", _f32, "object", "GeV", "momentum z"),
+    Column("object_mass", _f32, "object", "GeV", "mass hypothesis"),
+    Column("object_charge", _f32, "object", "e", "electric charge"),
+    Column("object_type", _str, "object", "", "charged_track, electron, muon, v0, photon, "
+           "neutral_hadron", vocabulary="object_types"),
+    Column("object_d0", _f32, "object", "cm", "transverse impact parameter"),
+    Column("object_z0", _f32, "object", "cm", "longitudinal impact parameter"),
+    Column("object_nhits", _counts, "object", "", "hits per subsystem, in the order of "
+           "`subsystems`"),
+)
+
+BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+
+#: Per group, the columns that must be non-null whenever the group is present; the
+#: first one's list length is the group's size (hits, particles or objects) in an event.
+ANCHORS: dict[str, tuple[str, ...]] = {
+    "hit": ("hit_x", "hit_y", "hit_z"),
+    "particle": ("particle_pdg",),
+    "object": ("object_px", "object_py", "object_pz"),
+}
+
+
+def group_columns(group: str) -> tuple[Column, ...]:
+    """List columns holding one value per hit, particle or object."""
+    return tuple(c for c in COLUMNS if c.level == group)
+
+
+def arrow_schema() -> pa.Schema:
+    """The Parquet/Arrow schema of a shard, with the schema version in its metadata."""
+    fields = [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in COLUMNS]
+    return pa.schema(fields, metadata={SCHEMA_METADATA_KEY: str(SCHEMA_VERSION).encode()})
+
+
+def length_column(group: str) -> str:
+    """The column whose list length is the group's size in an event."""
+    return ANCHORS[group][0]

@@ -1,0 +1,173 @@
+"""CorpusWriter: validated events in, checksummed Parquet shards and metadata out.
+
+Layout of a corpus directory::
+
+    manifest.json     shards with sha256 and counts, schema version, citation (written last)
+    croissant.json    Croissant 1.1 JSON-LD
+    datacite.json     DataCite citation metadata
+    prov.json         W3C PROV-JSON provenance of the build
+    shards/part-NNNNN.parquet
+
+Every file is written atomically. Until ``close()`` writes ``manifest.json`` the
+directory holds ``.progress.json``, which lists the finished shards; a build killed at
+any point and started again with the same configuration resumes after the last finished
+shard (``events_done`` tells the source how many events to skip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from npfm.events import metadata
+from npfm.events.checks import check_schema, check_table
+from npfm.events.errors import NpfmError
+from npfm.events.metadata import Citation, Provenance
+from npfm.events.schema import SCHEMA_VERSION, arrow_schema
+from npfm.events.shards import atomic_write_json, read_json, sha256_file, write_shard
+
+MANIFEST, PROGRESS = "manifest.json", ".progress.json"
+FORMAT = "npfm-corpus"
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """An input-file entry for provenance: path, sha256 and size in bytes."""
+    return {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _count(table: pa.Table, column: str) -> int:
+    return int(pc.sum(pc.list_value_length(table.column(column))).as_py() or 0)
+
+
+def _value_counts(table: pa.Table, column: str) -> dict[str, int]:
+    counts = pc.value_counts(table.column(column).combine_chunks())
+    return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist()}
+
+
+class CorpusWriter:
+    """Write a corpus: ``write(table)`` any number of times, then ``close()``."""
+
+    def __init__(self, path: Path, *, name: str, citation: Citation, provenance: Provenance,
+                 shard_events: int = 5_000) -> None:
+        self.path, self.name, self.shard_events = Path(path), name, shard_events
+        self.citation = citation if citation.identifier else dataclasses.replace(
+            citation, identifier=f"urn:npfm:corpus:{name}")
+        self.provenance = provenance
+        if (self.path / MANIFEST).exists():
+            raise NpfmError(str(self.path), "already holds a finished corpus",
+                            "choose another output directory or delete this one")
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stray in self.path.glob("**/.*.tmp"):  # left by a killed write; never valid
+            stray.unlink()
+        self._key = self._config_key()
+        self._shards: list[dict[str, Any]] = []
+        self._started = _now()
+        self._resume()
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+
+    def _config_key(self) -> str:
+        blob = json.dumps([self.name, self.shard_events, self.provenance.command,
+                           self.provenance.config, list(self.provenance.inputs)],
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _resume(self) -> None:
+        progress = self.path / PROGRESS
+        if not progress.exists():
+            if any((self.path / "shards").glob("*.parquet")):
+                raise NpfmError(str(self.path), "holds shards but no build record",
+                                "delete the directory or choose another output directory")
+            return
+        state = read_json(progress, "build progress record")
+        if state.get("config_key") != self._key:
+            raise NpfmError(str(progress), "an unfinished build with a different configuration",
+                            "rerun with the same configuration to resume, or delete the "
+                            "directory to start afresh")
+        for entry in state["shards"]:  # keep only shards that are intact on disk
+            shard = self.path / entry["path"]
+            if not shard.exists() or sha256_file(shard) != entry["sha256"]:
+                break
+            self._shards.append(entry)
+        self._started = state["started"]
+        listed = {e["path"] for e in self._shards}
+        for orphan in (self.path / "shards").glob("*.parquet"):
+            if f"shards/{orphan.name}" not in listed:
+                orphan.unlink()
+
+    @property
+    def events_done(self) -> int:
+        """Events already in finished shards (a resumed source skips this many)."""
+        return sum(e["events"] for e in self._shards)
+
+    def write(self, table: pa.Table, source: str = "input") -> None:
+        """Validate a table of events and buffer it; full shards are written at once."""
+        check_schema(table.schema, source)
+        check_table(table, source)
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        while self._buffered >= self.shard_events:
+            self._flush(self.shard_events)
+
+    def _flush(self, n_rows: int) -> None:
+        table = pa.concat_tables(self._buffer).combine_chunks()
+        head, rest = table.slice(0, n_rows), table.slice(n_rows)
+        self._buffer, self._buffered = ([rest] if rest.num_rows else []), rest.num_rows
+        rel = f"shards/part-{len(self._shards):05d}.parquet"
+        write_shard(self.path / rel, head.cast(arrow_schema()))
+        self._shards.append({
+            "path": rel, "sha256": sha256_file(self.path / rel),
+            "bytes": (self.path / rel).stat().st_size, "events": head.num_rows,
+            "hits": _count(head, "hit_x"), "particles": _count(head, "particle_pdg"),
+            "objects": _count(head, "object_px"),
+            "splits": _value_counts(head, "split"),
+            "experiments": _value_counts(head, "experiment"),
+        })
+        atomic_write_json(self.path / PROGRESS, {"config_key": self._key,
+                                                 "started": self._started,
+                                                 "shards": self._shards})
+
+    def close(self) -> dict[str, Any]:
+        """Write the last shard and all metadata; returns the manifest."""
+        if self._buffered:
+            self._flush(self._buffered)
+        totals = {k: sum(e[k] for e in self._shards)
+                  for k in ("events", "hits", "particles", "objects", "bytes")}
+        ended = _now()
+        files = {"croissant": "croissant.json", "datacite": "datacite.json",
+                 "provenance": "prov.json"}
+        atomic_write_json(self.path / files["croissant"], metadata.croissant(
+            self.citation, self._shards, self.provenance, totals["events"]))
+        atomic_write_json(self.path / files["datacite"],
+                          metadata.datacite(self.citation, totals["events"]))
+        atomic_write_json(self.path / files["provenance"], metadata.prov(
+            self.name, self.provenance, self._started, ended, self._shards))
+        manifest = {
+            "format": FORMAT, "schema_version": SCHEMA_VERSION, "name": self.name,
+            "created": ended, "code_version": metadata.code_version(), **totals,
+            "citation": metadata.citation_dict(self.citation), "files": files,
+            "shards": self._shards,
+        }
+        atomic_write_json(self.path / MANIFEST, manifest)
+        (self.path / PROGRESS).unlink(missing_ok=True)
+        return manifest
+
+    def __enter__(self) -> CorpusWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()

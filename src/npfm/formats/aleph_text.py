@@ -1,0 +1,231 @@
+"""Reader of the MIT ALEPH archived text format (``.aleph``) into the event model.
+
+Format (MITOpenData ALEPH archive): a header ``<KIND> RUN = r EVENT e ECM = E GEV`` with
+KIND one of ALEPH_DATA, MC_RECO, MC_TRUE_AFTER_CUT, MC_TRUE_BEFORE_CUT; an optional
+``Primary vertex info flag = f vx = … vy = … ex = … ey = …`` line; one object per line
+``px= py= pz= m= charge q pwflag w [d0 z0 ntpc nitc nvdet] [pid N [pname NAME]]``
+(GeV, cm); ``END_EVENT`` and ``END_FILE``. Column widths vary between files; lines may
+also be bare numbers (6 columns, or 11 with d0 … nvdet).
+
+Reconstructed files become events with objects; truth files become events with
+particles; ``link`` joins reconstructed and truth events with the same run/event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from npfm.events.errors import NpfmError
+
+KINDS = ("ALEPH_DATA", "MC_RECO", "MC_TRUE_AFTER_CUT", "MC_TRUE_BEFORE_CUT")
+_HEADER = re.compile(r"^(?P<kind>[A-Z_]+)\s+RUN\s*=\s*(?P<run>-?\d+)\s+EVENT\s+(?P<event>-?\d+)"
+                     r"\s+ECM\s*=\s*(?P<ecm>\S+)\s*GEV\s*$")
+_VERTEX = re.compile(r"Primary vertex info\s+flag\s*=\s*(\S+)\s+vx\s*=\s*(\S+)\s+vy\s*=\s*(\S+)"
+                     r"\s+ex\s*=\s*(\S+)\s+ey\s*=\s*(\S+)")
+_NUMERIC = ("px", "py", "pz", "m", "charge", "pwflag", "d0", "z0", "ntpc", "nitc", "nvdet")
+_POSITIONAL = {6: _NUMERIC[:6], 11: _NUMERIC}
+
+#: ALEPH solenoid field, T (ALEPH collaboration, NIM A 294 (1990) 121).
+ALEPH_FIELD_T = 1.5
+#: Subsystems of the ntpc, nitc, nvdet hit counts.
+HIT_COUNT_SUBSYSTEMS = ("TPC", "ITC", "VDET")
+
+#: ALEPH particle names/codes of the truth lines (the GEANT3 numbering, GEANT User's Guide
+#: CONS300, for codes 1-49; ALEPH adds 58-63 for the neutrino flavours) -> PDG id.
+_PDG_BY_NAME = {
+    "gamma": 22, "e+": -11, "e-": 11, "mu+": -13, "mu-": 13, "pi0": 111, "pi+": 211,
+    "pi-": -211, "K0l": 130, "K+": 321, "K-": -321, "n": 2112, "p": 2212, "p#": -2212,
+    "K0s": 310, "eta": 221, "Lam0": 3122, "Sig+": 3222, "Sig0": 3212, "Sig-": 3112,
+    "Xi0": 3322, "Xi-": 3312, "Om-": 3334, "n#": -2112, "Lam#0": -3122, "Sig#-": -3222,
+    "Sig#0": -3212, "Sig#+": -3112, "Xi#0": -3322, "Xi#+": -3312, "Om#+": -3334,
+    "deuteron": 1000010020, "triton": 1000010030, "alpha": 1000020040, "He3": 1000020030,
+    "nue": 12, "nue#": -12, "numu": 14, "numu#": -14, "nutau": 16, "nutau#": -16,
+}
+_PDG_BY_CODE = {1: 22, 2: -11, 3: 11, 5: -13, 6: 13, 7: 111, 8: 211, 9: -211, 10: 130,
+                11: 321, 12: -321, 13: 2112, 14: 2212, 15: -2212, 16: 310, 17: 221, 18: 3122,
+                19: 3222, 20: 3212, 21: 3112, 22: 3322, 23: 3312, 24: 3334, 25: -2112,
+                26: -3122, 27: -3222, 28: -3212, 29: -3112, 30: -3322, 31: -3312, 32: -3334,
+                45: 1000010020, 46: 1000010030, 47: 1000020040, 49: 1000020030, 58: 12,
+                59: -12, 60: 14, 61: -14, 62: 16, 63: -16}
+# Object types by pwflag: 0 charged track, 1 electron, 2 muon, 3 V0, 4 photon, 5 neutral hadron.
+_OBJECT_TYPES = ("charged_track", "electron", "muon", "v0", "photon", "neutral_hadron")
+
+
+@dataclass
+class AlephEvent:
+    """One event block of an ``.aleph`` file, as parsed."""
+
+    kind: str
+    run: int
+    event: int
+    ecm: float
+    vertex: tuple[float, ...] | None = None  # flag, vx, vy, ex, ey (cm)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _parse_object(text: str, where: str) -> dict[str, Any]:
+    tokens = text.replace("=", " ").split()
+    row: dict[str, Any] = {}
+    try:
+        if tokens[0] not in _NUMERIC:  # bare numbers
+            numbers = [float(t) for t in tokens]
+            if len(numbers) not in _POSITIONAL:
+                raise ValueError(f"{len(numbers)} bare numbers")
+            return dict(zip(_POSITIONAL[len(numbers)], numbers, strict=True))
+        i = 0
+        while i < len(tokens):
+            key = tokens[i]
+            if key == "pname":
+                row["pname"] = tokens[i + 1]
+            elif key == "pid":
+                row["pid"] = int(tokens[i + 1])
+            elif key in _NUMERIC:
+                row[key] = float(tokens[i + 1])
+            else:
+                raise ValueError(f"unknown field {key!r}")
+            i += 2
+    except (ValueError, IndexError) as exc:
+        raise NpfmError(where, f"cannot parse object line ({exc})",
+                        "check the file is an MIT ALEPH archive file and not damaged") from None
+    missing = [k for k in _NUMERIC[:6] if k not in row]
+    if missing:
+        raise NpfmError(where, f"object line lacks {missing}",
+                        "each object needs px py pz m charge pwflag")
+    return row
+
+
+def read_aleph(path: Path, progress: Callable[[int], None] | None = None
+               ) -> Iterator[AlephEvent]:
+    """Stream the event blocks of one file; ``progress(bytes)`` reports reading."""
+    path = Path(path)
+    current: AlephEvent | None = None
+    ended = False
+    with open(path, encoding="ascii", errors="strict") as fh:
+        try:
+            for number, line in enumerate(fh, start=1):
+                if progress:
+                    progress(len(line))
+                text, where = line.strip(), f"{path} line {number}"
+                if not text:
+                    continue
+                if ended:
+                    raise NpfmError(where, "content after END_FILE", "remove trailing lines")
+                if text == "END_FILE":
+                    if current is not None:
+                        raise NpfmError(where, "END_FILE inside an event", "add END_EVENT")
+                    ended = True
+                elif text == "END_EVENT":
+                    if current is None:
+                        raise NpfmError(where, "END_EVENT without a header", "fix the file")
+                    yield current
+                    current = None
+                elif (match := _HEADER.match(text)) is not None:
+                    if current is not None:
+                        raise NpfmError(where, "new header before END_EVENT (truncated event)",
+                                        "restore the file from the archive")
+                    if match["kind"] not in KINDS:
+                        raise NpfmError(where, f"unknown header kind {match['kind']!r}",
+                                        f"expected one of {', '.join(KINDS)}")
+                    current = AlephEvent(match["kind"], int(match["run"]),
+                                         int(match["event"]), float(match["ecm"]))
+                elif (vmatch := _VERTEX.search(text)) is not None and current is not None:
+                    current.vertex = tuple(float(v) for v in vmatch.groups())
+                elif current is None:
+                    raise NpfmError(where, "object line outside an event", "fix the file")
+                else:
+                    current.rows.append(_parse_object(text, where))
+        except UnicodeDecodeError:
+            raise NpfmError(str(path), "not a text file", "give an MIT ALEPH .aleph file"
+                            ) from None
+    if current is not None or not ended:
+        raise NpfmError(str(path), "file ends without END_FILE (truncated)",
+                        "restore the complete file from the archive")
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray | None:
+    if not rows or any(key not in r for r in rows):
+        return None if rows else np.zeros(0)
+    return np.array([r[key] for r in rows], dtype=np.float64)
+
+
+def _pdg(row: dict[str, Any]) -> int | None:
+    if "pname" in row and row["pname"] in _PDG_BY_NAME:
+        return _PDG_BY_NAME[row["pname"]]
+    return _PDG_BY_CODE.get(int(row.get("pid", -1)))
+
+
+def to_event(reco: AlephEvent | None, truth: AlephEvent | None,
+             process: str | None = None) -> dict[str, Any]:
+    """Event-model mapping of a reconstructed block, a truth block, or both."""
+    head = reco or truth
+    assert head is not None, "to_event needs at least one block"
+    real = head.kind == "ALEPH_DATA"
+    event: dict[str, Any] = {
+        "facility": "LEP", "experiment": "ALEPH", "geometry_id": "ALEPH",
+        "beam1_pdg": -11, "beam2_pdg": 11, "beam1_energy": head.ecm / 2,
+        "beam2_energy": head.ecm / 2, "sqrt_s": head.ecm, "process": process,
+        "run": head.run, "event": head.event, "magnetic_field": ALEPH_FIELD_T,
+        "data_level": "real-archived" if real else "simulated",
+    }
+    if reco is not None and reco.vertex is not None:
+        event["vertex_x"], event["vertex_y"] = reco.vertex[1], reco.vertex[2]
+    if reco is not None:
+        rows = reco.rows
+        flags = _column(rows, "pwflag")
+        assert flags is not None
+        bad = (flags < 0) | (flags > 5) | (flags != np.round(flags))
+        if bad.any():
+            raise NpfmError(f"run {reco.run} event {reco.event}", f"pwflag "
+                            f"{flags[bad][0]:g} outside 0-5", "check the source file")
+        event.update(
+            object_px=_column(rows, "px"), object_py=_column(rows, "py"),
+            object_pz=_column(rows, "pz"), object_mass=_column(rows, "m"),
+            object_charge=_column(rows, "charge"),
+            object_type=[_OBJECT_TYPES[int(f)] for f in flags],
+            object_d0=_column(rows, "d0"), object_z0=_column(rows, "z0"))
+        counts = [_column(rows, k) for k in ("ntpc", "nitc", "nvdet")]
+        if all(c is not None for c in counts):
+            event["subsystems"] = list(HIT_COUNT_SUBSYSTEMS)
+            event["object_nhits"] = np.stack(counts, axis=1).astype(np.int16) if rows else \
+                np.zeros((0, 3), np.int16)
+    if truth is not None:
+        rows = truth.rows
+        event.update(
+            particle_pdg=[_pdg(r) for r in rows], particle_charge=_column(rows, "charge"),
+            particle_px=_column(rows, "px"), particle_py=_column(rows, "py"),
+            particle_pz=_column(rows, "pz"))
+    return event
+
+
+def link(reco: Iterator[AlephEvent], truth: Iterator[AlephEvent], stats: dict[str, int]
+         ) -> Iterator[tuple[AlephEvent | None, AlephEvent | None]]:
+    """Pair reconstructed and truth blocks by (run, event).
+
+    Memory stays small when both streams list events in the same order (as the archive
+    does); out-of-order truth blocks wait in a look-up table. Unpaired blocks are yielded
+    alone, so none is lost; ``stats`` counts linked and unpaired blocks.
+    """
+    pending: dict[tuple[int, int], AlephEvent] = {}
+    truth_iter = iter(truth)
+    for block in reco:
+        key = (block.run, block.event)
+        match = pending.pop(key, None)
+        while match is None:
+            nxt = next(truth_iter, None)
+            if nxt is None:
+                break
+            if (nxt.run, nxt.event) == key:
+                match = nxt
+            else:
+                pending[(nxt.run, nxt.event)] = nxt
+        stats["linked" if match else "reco_only"] += 1
+        yield block, match
+    for block in [*pending.values(), *truth_iter]:
+        stats["truth_only"] += 1
+        yield None, block
