@@ -11,8 +11,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                           TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from npfm import __version__
@@ -114,7 +121,8 @@ def print_summary(corpus: Corpus, summary: Summary) -> None:
 
 def _aleph_files(directory: Path) -> tuple[list[Path], list[Path]]:
     """Split ``.aleph`` files into reconstructed and truth files by their first header."""
-    reco, truth = [], []
+    reco: list[Path] = []
+    truth: list[Path] = []
     for path in sorted(directory.glob("*.aleph")):
         with open(path, encoding="ascii", errors="replace") as fh:
             kind = fh.readline().split(" ", 1)[0]

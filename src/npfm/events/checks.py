@@ -28,6 +28,8 @@ from npfm.events.schema import (
     group_columns,
 )
 
+_SINGULAR = {"subsystems": "subsystem", "data_levels": "data level", "splits": "split",
+             "object_types": "object type", "pid_classes": "PID class"}
 _REBUILD = "rebuild the corpus with this npfm version (npfm validate names every bad shard)"
 
 
@@ -115,7 +117,7 @@ def _check_vocabulary(col: Column, arr: pa.Array, where: str, off: int) -> None:
         bad = (ints < 0) | (ints >= len(allowed))
     if bad.any():
         i = _first(bad)
-        what = "subsystem" if col.vocabulary == "subsystems" else col.vocabulary[:-1]
+        what = _SINGULAR[col.vocabulary]
         raise NpfmError(locate(where, int(rows[i]) + off, col.name),
                         f"unknown {what} {values[i].as_py()!r}",
                         f"use one of {', '.join(allowed)} (add new names to "

@@ -141,7 +141,7 @@ class EventLoader(IterableDataset):
         needed = set(self.columns) | {ANCHORS[group][0]}
         if self.selected is not None:
             needed.add("hit_subsystem")
-        self._read = sorted(needed) + ["run", "event"]
+        self._read = [*sorted(needed), "run", "event"]
         self._dict = [f"{n}.list.element" for n in self._read if BY_NAME[n].vocabulary
                       and pa.types.is_string(BY_NAME[n].type)]
 
@@ -168,18 +168,26 @@ class EventLoader(IterableDataset):
                 yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle else chunk
 
     def __iter__(self) -> Iterator[PackedBatch]:
-        pending: list[_Chunk] = []
-        n_pending = 0
+        queue: list[_Chunk] = []  # chunks not yet fully batched; the first may be partial
+        n_queued = 0
         for chunk in self._chunks():
-            pending.append(chunk)
-            n_pending += len(chunk.counts)
-            while n_pending >= self.batch_size:
-                merged = _concat(pending)
-                yield _to_batch(merged.slice(0, self.batch_size))
-                rest = merged.slice(self.batch_size, len(merged.counts))
-                pending, n_pending = [rest], len(rest.counts)
-        if n_pending and not self.drop_last:
-            yield _to_batch(_concat(pending))
+            queue.append(chunk)
+            n_queued += len(chunk.counts)
+            while n_queued >= self.batch_size:
+                parts, need = [], self.batch_size
+                while need:
+                    head = queue[0]
+                    take = min(need, len(head.counts))
+                    parts.append(head.slice(0, take))
+                    if take == len(head.counts):
+                        queue.pop(0)
+                    else:
+                        queue[0] = head.slice(take, len(head.counts))
+                    need -= take
+                n_queued -= self.batch_size
+                yield _to_batch(_concat(parts))
+        if n_queued and not self.drop_last:
+            yield _to_batch(_concat(queue))
 
     def _convert(self, table: pa.Table) -> _Chunk:
         anchor = table.column(ANCHORS[self.group][0]).combine_chunks()
@@ -212,16 +220,16 @@ def _flat(arr: pa.ListArray, counts: np.ndarray, vocab: str | None) -> np.ndarra
         assert vocab is not None, "only vocabulary columns are read dictionary-encoded"
         lut = np.array([_code(vocab, s, "shard dictionary") for s in
                         values.dictionary.to_pylist()] or [0], dtype=np.int64)
-        out_vals = lut[values.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        out_vals = lut[_filled(values.indices, 0)]
         fill: float = IGNORE_INDEX
         dtype: Any = np.int64
     elif pa.types.is_floating(name_type):
-        out_vals = values.cast(pa.float32()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        out_vals = _filled(values.cast(pa.float32()), np.nan)
         fill, dtype = np.nan, np.float32
     else:
         ints = values.cast(pa.int64()) if not pa.types.is_boolean(name_type) else \
             values.cast(pa.int8()).cast(pa.int64())
-        out_vals = ints.fill_null(IGNORE_INDEX).to_numpy(zero_copy_only=False)
+        out_vals = _filled(ints, IGNORE_INDEX)
         fill, dtype = IGNORE_INDEX, np.int64
     if len(out_vals) == int(counts.sum()):
         return out_vals
@@ -231,9 +239,21 @@ def _flat(arr: pa.ListArray, counts: np.ndarray, vocab: str | None) -> np.ndarra
     return out
 
 
+def _filled(values: pa.Array, fill: float) -> np.ndarray:
+    if values.null_count:
+        values = values.fill_null(fill)
+    return values.to_numpy(zero_copy_only=False)
+
+
 def _to_batch(chunk: _Chunk) -> PackedBatch:
     cu = np.concatenate([[0], np.cumsum(chunk.counts)]).astype(np.int64)
-    return PackedBatch({k: torch.from_numpy(np.ascontiguousarray(v))
-                        for k, v in chunk.fields.items()}, torch.from_numpy(cu),
+    return PackedBatch({k: torch.from_numpy(_writable(v)) for k, v in chunk.fields.items()},
+                       torch.from_numpy(cu),
                        torch.from_numpy(chunk.run.astype(np.int64)),
                        torch.from_numpy(chunk.event.astype(np.int64)))
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Arrow hands out read-only views; torch tensors must own writable memory."""
+    array = np.ascontiguousarray(array)
+    return array if array.flags.writeable else array.copy()

@@ -104,7 +104,8 @@ def plot_hits(summary: Summary, path: Path) -> Path:
         [k for k in filled if k.startswith("objects/")]
     for key in keys:
         h = summary.hist[key]
-        edges = np.unique(np.linspace(0, len(h), 41).astype(int))
+        step = max(1, -(-len(h) // 50))  # integer-aligned bins, at most ~50
+        edges = np.arange(0, len(h) + step, step)
         counts = np.add.reduceat(h, edges[:-1])
         ax.stairs(counts, edges, label=key.split("/", 1)[1], linewidth=1.5)
     noun = "hits" if keys and keys[0].startswith("hits/") else "objects"

@@ -31,6 +31,8 @@ _VERTEX = re.compile(r"Primary vertex info\s+flag\s*=\s*(\S+)\s+vx\s*=\s*(\S+)\s
 _NUMERIC = ("px", "py", "pz", "m", "charge", "pwflag", "d0", "z0", "ntpc", "nitc", "nvdet")
 _POSITIONAL = {6: _NUMERIC[:6], 11: _NUMERIC}
 
+#: The archive writes d0 = z0 = -999 for objects without a track (photons, neutral hadrons).
+NOT_MEASURED = -999.0
 #: ALEPH solenoid field, T (ALEPH collaboration, NIM A 294 (1990) 121).
 ALEPH_FIELD_T = 1.5
 #: Subsystems of the ntpc, nitc, nvdet hit counts.
@@ -154,6 +156,13 @@ def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray | None:
     return np.array([r[key] for r in rows], dtype=np.float64)
 
 
+def _unless_sentinel(values: np.ndarray | None) -> list[float | None] | None:
+    """Impact parameters with the archive's -999 "not measured" marker made null."""
+    if values is None:
+        return None
+    return [None if v <= NOT_MEASURED else float(v) for v in values]
+
+
 def _pdg(row: dict[str, Any]) -> int | None:
     if "pname" in row and row["pname"] in _PDG_BY_NAME:
         return _PDG_BY_NAME[row["pname"]]
@@ -188,9 +197,10 @@ def to_event(reco: AlephEvent | None, truth: AlephEvent | None,
             object_pz=_column(rows, "pz"), object_mass=_column(rows, "m"),
             object_charge=_column(rows, "charge"),
             object_type=[_OBJECT_TYPES[int(f)] for f in flags],
-            object_d0=_column(rows, "d0"), object_z0=_column(rows, "z0"))
-        counts = [_column(rows, k) for k in ("ntpc", "nitc", "nvdet")]
-        if all(c is not None for c in counts):
+            object_d0=_unless_sentinel(_column(rows, "d0")),
+            object_z0=_unless_sentinel(_column(rows, "z0")))
+        counts = [c for k in ("ntpc", "nitc", "nvdet") if (c := _column(rows, k)) is not None]
+        if len(counts) == len(HIT_COUNT_SUBSYSTEMS):
             event["subsystems"] = list(HIT_COUNT_SUBSYSTEMS)
             event["object_nhits"] = np.stack(counts, axis=1).astype(np.int16) if rows else \
                 np.zeros((0, 3), np.int16)

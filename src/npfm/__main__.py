@@ -1,0 +1,5 @@
+"""``python -m npfm`` runs the CLI."""
+
+from npfm.cli import app
+
+app(prog_name="npfm")
