@@ -13,7 +13,7 @@ from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
 from npfm.events.shards import ROW_GROUP_HITS, row_group_events, sha256_file
-from npfm.events.writer import CorpusWriter, file_record
+from npfm.events.writer import CorpusWriter, file_record, write_indexed_shard
 
 
 def _writer(path: Path, **kwargs) -> CorpusWriter:
@@ -123,3 +123,24 @@ def test_bad_input_leaves_nothing_written(tmp_path: Path, sample_table: pa.Table
         w.write(table)
     assert not list((tmp_path / "c").rglob("*.parquet"))
     assert not (tmp_path / "c/manifest.json").exists()
+
+
+def test_parallel_shards_out_of_order_resume_and_gap(tmp_path: Path,
+                                                     sample_table: pa.Table) -> None:
+    parts = [sample_table.slice(i * 25, 25) for i in range(4)]
+    w = _writer(tmp_path / "c")
+    for index in (2, 0):  # workers finish in any order
+        w.record(write_indexed_shard(w.path, index, parts[index]))
+    write_indexed_shard(w.path, 3, parts[3])  # finished on disk, killed before recording
+    del w
+    resumed = _writer(tmp_path / "c")
+    assert resumed.done_indices == {0, 2}
+    assert not (tmp_path / "c/shards/part-00003.parquet").exists()  # unrecorded: redone
+    resumed.record(write_indexed_shard(resumed.path, 3, parts[3]))
+    with pytest.raises(NpfmError, match=r"shard\(s\) \[1\] were never written"):
+        resumed.close()
+    resumed.record(write_indexed_shard(resumed.path, 1, parts[1]))
+    manifest = resumed.close()
+    assert [s["path"] for s in manifest["shards"]] == [
+        f"shards/part-{i:05d}.parquet" for i in range(4)]
+    assert Corpus.open(tmp_path / "c").validate()["events"] == 100

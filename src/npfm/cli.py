@@ -121,6 +121,9 @@ def print_summary(corpus: Corpus, summary: Summary) -> None:
 
 def _aleph_files(directory: Path) -> tuple[list[Path], list[Path]]:
     """Split ``.aleph`` files into reconstructed and truth files by their first header."""
+    if not directory.is_dir():
+        raise NpfmError(str(directory), "directory not found", "point --aleph-dir at the MIT "
+                        "ALEPH archive files (e.g. ../shared/data/aleph)")
     reco: list[Path] = []
     truth: list[Path] = []
     for path in sorted(directory.glob("*.aleph")):

@@ -56,8 +56,39 @@ def _value_counts(table: pa.Table, column: str) -> dict[str, int]:
     return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist()}
 
 
+def shard_name(index: int) -> str:
+    return f"shards/part-{index:05d}.parquet"
+
+
+def write_indexed_shard(corpus: Path, index: int, table: pa.Table,
+                        source: str = "input") -> dict[str, Any]:
+    """Validate ``table`` and write it as shard ``index`` of ``corpus``; returns its entry.
+
+    Safe to call from worker processes (on any machine that sees the directory): the
+    file appears atomically and the driver records the returned entry with
+    ``CorpusWriter.record``.
+    """
+    check_schema(table.schema, source)
+    check_table(table, source)
+    rel = shard_name(index)
+    write_shard(Path(corpus) / rel, table.cast(arrow_schema()))
+    return {
+        "index": index, "path": rel, "sha256": sha256_file(Path(corpus) / rel),
+        "bytes": (Path(corpus) / rel).stat().st_size, "events": table.num_rows,
+        "hits": _count(table, "hit_x"), "particles": _count(table, "particle_pdg"),
+        "objects": _count(table, "object_px"), "splits": _value_counts(table, "split"),
+        "experiments": _value_counts(table, "experiment"),
+    }
+
+
 class CorpusWriter:
-    """Write a corpus: ``write(table)`` any number of times, then ``close()``."""
+    """Write a corpus, then ``close()``.
+
+    Sequential use: ``write(table)`` any number of times; shards of ``shard_events``
+    events are cut in order. Parallel use: workers call ``write_indexed_shard`` and the
+    driver passes each returned entry to ``record``; ``done_indices`` lists the shards a
+    resumed build already has.
+    """
 
     def __init__(self, path: Path, *, name: str, citation: Citation, provenance: Provenance,
                  shard_events: int = 5_000) -> None:
@@ -72,7 +103,7 @@ class CorpusWriter:
         for stray in self.path.glob("**/.*.tmp"):  # left by a killed write; never valid
             stray.unlink()
         self._key = self._config_key()
-        self._shards: list[dict[str, Any]] = []
+        self._shards: dict[int, dict[str, Any]] = {}
         self._started = _now()
         self._resume()
         self._buffer: list[pa.Table] = []
@@ -98,19 +129,37 @@ class CorpusWriter:
                             "directory to start afresh")
         for entry in state["shards"]:  # keep only shards that are intact on disk
             shard = self.path / entry["path"]
-            if not shard.exists() or sha256_file(shard) != entry["sha256"]:
-                break
-            self._shards.append(entry)
+            if shard.exists() and sha256_file(shard) == entry["sha256"]:
+                self._shards[entry["index"]] = entry
         self._started = state["started"]
-        listed = {e["path"] for e in self._shards}
+        listed = {e["path"] for e in self._shards.values()}
         for orphan in (self.path / "shards").glob("*.parquet"):
-            if f"shards/{orphan.name}" not in listed:
+            if f"shards/{orphan.name}" not in listed:  # written after the last record
                 orphan.unlink()
+
+    def _prefix(self) -> int:
+        """Number of shards 0, 1, ... finished without a gap."""
+        n = 0
+        while n in self._shards:
+            n += 1
+        return n
+
+    @property
+    def done_indices(self) -> set[int]:
+        """Indices of shards already finished (a resumed parallel build skips them)."""
+        return set(self._shards)
 
     @property
     def events_done(self) -> int:
-        """Events already in finished shards (a resumed source skips this many)."""
-        return sum(e["events"] for e in self._shards)
+        """Events in the finished shards 0..k-1 (a resumed sequential source skips these)."""
+        return sum(self._shards[i]["events"] for i in range(self._prefix()))
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Record a finished shard in the build's progress file."""
+        self._shards[entry["index"]] = entry
+        atomic_write_json(self.path / PROGRESS, {
+            "config_key": self._key, "started": self._started,
+            "shards": [self._shards[i] for i in sorted(self._shards)]})
 
     def write(self, table: pa.Table, source: str = "input") -> None:
         """Validate a table of events and buffer it; full shards are written at once."""
@@ -125,40 +174,36 @@ class CorpusWriter:
         table = pa.concat_tables(self._buffer).combine_chunks()
         head, rest = table.slice(0, n_rows), table.slice(n_rows)
         self._buffer, self._buffered = ([rest] if rest.num_rows else []), rest.num_rows
-        rel = f"shards/part-{len(self._shards):05d}.parquet"
-        write_shard(self.path / rel, head.cast(arrow_schema()))
-        self._shards.append({
-            "path": rel, "sha256": sha256_file(self.path / rel),
-            "bytes": (self.path / rel).stat().st_size, "events": head.num_rows,
-            "hits": _count(head, "hit_x"), "particles": _count(head, "particle_pdg"),
-            "objects": _count(head, "object_px"),
-            "splits": _value_counts(head, "split"),
-            "experiments": _value_counts(head, "experiment"),
-        })
-        atomic_write_json(self.path / PROGRESS, {"config_key": self._key,
-                                                 "started": self._started,
-                                                 "shards": self._shards})
+        index = self._prefix()
+        for stale in [i for i in self._shards if i > index]:  # beyond a gap: rewritten
+            del self._shards[stale]
+        self.record(write_indexed_shard(self.path, index, head))
 
     def close(self) -> dict[str, Any]:
         """Write the last shard and all metadata; returns the manifest."""
         if self._buffered:
             self._flush(self._buffered)
-        totals = {k: sum(e[k] for e in self._shards)
+        missing = sorted(set(range(max(self._shards, default=-1) + 1)) - set(self._shards))
+        if missing:
+            raise NpfmError(str(self.path), f"shard(s) {missing} were never written",
+                            "rerun the build with the same configuration; it resumes")
+        shards = [self._shards[i] for i in sorted(self._shards)]
+        totals = {k: sum(e[k] for e in shards)
                   for k in ("events", "hits", "particles", "objects", "bytes")}
         ended = _now()
         files = {"croissant": "croissant.json", "datacite": "datacite.json",
                  "provenance": "prov.json"}
         atomic_write_json(self.path / files["croissant"], metadata.croissant(
-            self.citation, self._shards, self.provenance, totals["events"]))
+            self.citation, shards, self.provenance, totals["events"]))
         atomic_write_json(self.path / files["datacite"],
                           metadata.datacite(self.citation, totals["events"]))
         atomic_write_json(self.path / files["provenance"], metadata.prov(
-            self.name, self.provenance, self._started, ended, self._shards))
+            self.name, self.provenance, self._started, ended, shards))
         manifest = {
             "format": FORMAT, "schema_version": SCHEMA_VERSION, "name": self.name,
             "created": ended, "code_version": metadata.code_version(), **totals,
             "citation": metadata.citation_dict(self.citation), "files": files,
-            "shards": self._shards,
+            "shards": shards,
         }
         atomic_write_json(self.path / MANIFEST, manifest)
         (self.path / PROGRESS).unlink(missing_ok=True)
