@@ -39,21 +39,40 @@ def _column(col: Column, values: list[Any], source: str) -> pa.Array:
 
 
 def _list_array(values: list[Any], element: pa.DataType) -> pa.Array:
-    """ListArray of ``element`` from per-event arrays; ``None`` gives a null list."""
+    """ListArray of ``element`` from per-event arrays; ``None`` gives a null list.
+
+    Per-event arrays are concatenated once and converted in one call (one Python step
+    per event, not per element).
+    """
     mask = np.array([v is None for v in values], dtype=bool)
-    parts = [_as_element_array(v, element) for v in values if v is not None]
-    lengths = np.zeros(len(values), dtype=np.int32)
-    lengths[~mask] = [len(p) for p in parts]
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    flat = pa.concat_arrays(parts) if parts else pa.array([], type=element)
+    present = [v for v in values if v is not None]
+    if pa.types.is_list(element):  # per-element counts: 2-D arrays (n, n_subsystems)
+        mats = [_matrix(v) for v in present]
+        lengths = [m.shape[0] for m in mats]
+        widths = np.concatenate([np.full(m.shape[0], m.shape[1]) for m in mats] or [[]])
+        inner_offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)
+        flat_values = _flat_values([m.reshape(-1) for m in mats], element.value_type)
+        flat = pa.ListArray.from_arrays(pa.array(inner_offsets), flat_values)
+    else:
+        arrays = [np.asarray(v) for v in present]
+        lengths = [len(a) for a in arrays]
+        flat = _flat_values(arrays, element)
+    sizes = np.zeros(len(values), dtype=np.int64)
+    sizes[~mask] = lengths
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32))
     return pa.ListArray.from_arrays(offsets, flat, mask=pa.array(mask) if mask.any() else None)
 
 
-def _as_element_array(value: Any, element: pa.DataType) -> pa.Array:
-    if pa.types.is_list(element):  # per-element counts: a 2-D array (n, n_subsystems)
-        rows = [None if r is None else np.asarray(r) for r in value]
-        return _list_array(rows, element.value_type)
-    arr = np.asarray(value)
-    if arr.dtype == object or pa.types.is_string(element):
-        return pa.array(list(arr.tolist()), type=element)  # may hold None elements
-    return pa.array(arr.astype(element.to_pandas_dtype(), copy=False), type=element)
+def _matrix(value: Any) -> np.ndarray:
+    """A (n, k) array; an empty value is (0, 0)."""
+    m = np.asarray(value)
+    return m if m.ndim == 2 else m.reshape(len(m), -1) if m.size else np.zeros((len(m), 0))
+
+
+def _flat_values(arrays: list[np.ndarray], element: pa.DataType) -> pa.Array:
+    if not arrays:
+        return pa.array([], type=element)
+    flat = np.concatenate(arrays)
+    if flat.dtype == object or pa.types.is_string(element):  # strings, or None elements
+        return pa.array(flat.tolist(), type=element)
+    return pa.array(flat.astype(element.to_pandas_dtype(), copy=False), type=element)
