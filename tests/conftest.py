@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +22,12 @@ def write_corpus(path: Path, table: pa.Table, shard_events: int = 40) -> Path:
                       provenance=Provenance(command="pytest"), shard_events=shard_events) as w:
         w.write(table)
     return path
+
+
+@pytest.fixture
+def make_corpus() -> Callable[..., Path]:
+    """``make_corpus(path, table, shard_events=40)`` writes a corpus with the real writer."""
+    return write_corpus
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,12 @@
 """Corpus writing: layout, checksums, metadata, atomicity and resume after a kill."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_corpus
 
 from npfm.events import shards
 from npfm.events.corpus import Corpus
@@ -40,11 +40,12 @@ def test_layout_manifest_and_checksums(corpus_dir: Path, sample_table: pa.Table)
 
 
 def test_row_groups_are_sized_for_streaming(tmp_path: Path, sample_table: pa.Table,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    hits_per_event = Corpus.open(write_corpus(tmp_path / "a", sample_table)).manifest["hits"] / 100
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            make_corpus: Callable[..., Path]) -> None:
+    hits_per_event = Corpus.open(make_corpus(tmp_path / "a", sample_table)).manifest["hits"] / 100
     assert row_group_events(sample_table) == int(ROW_GROUP_HITS / hits_per_event)
     monkeypatch.setattr(shards, "ROW_GROUP_HITS", 20_000)
-    corpus = write_corpus(tmp_path / "b", sample_table, shard_events=100)
+    corpus = make_corpus(tmp_path / "b", sample_table, shard_events=100)
     meta = pq.ParquetFile(corpus / "shards/part-00000.parquet").metadata
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == 100

@@ -49,7 +49,7 @@ def _list_array(values: list[Any], element: pa.DataType) -> pa.Array:
     if pa.types.is_list(element):  # per-element counts: 2-D arrays (n, n_subsystems)
         mats = [_matrix(v) for v in present]
         lengths = [m.shape[0] for m in mats]
-        widths = np.concatenate([np.full(m.shape[0], m.shape[1]) for m in mats] or [[]])
+        widths = np.array([m.shape[1] for m in mats for _ in range(m.shape[0])], np.int64)
         inner_offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)
         flat_values = _flat_values([m.reshape(-1) for m in mats], element.value_type)
         flat = pa.ListArray.from_arrays(pa.array(inner_offsets), flat_values)
