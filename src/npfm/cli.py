@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,6 +24,8 @@ from rich.progress import (
 from rich.table import Table
 
 from npfm import __version__
+from npfm.detectors import list_geometries, validation
+from npfm.detectors.production import SimulationJob, run_job
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
@@ -30,6 +33,7 @@ from npfm.events.summary import QUANTILES, Summary, plot_hits, summarize
 from npfm.events.writer import CorpusWriter, file_record
 from npfm.formats import aleph_text
 from npfm.formats.ingest import ingest
+from npfm.physics import list_configs
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -170,6 +174,72 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
                   f"{stats['reco_only']} reco-only, {stats['truth_only']} truth-only")
     validate(out)
     inspect(out, plot=out.parent / f"{out.name}-per-event.png")
+
+
+def _options(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as YAML (numbers, booleans, lists)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise NpfmError(f"{flag} {pair!r}", "not of the form key=value",
+                            f"write e.g. {flag} q2_min=25")
+        out[key] = yaml.safe_load(value)
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+@app.command()
+@_clean_errors
+def simulate(
+    detector: Annotated[str, typer.Option(help="geometry: " + ", ".join(list_geometries()))],
+    physics: Annotated[str, typer.Option(help="configuration: " + ", ".join(list_configs()))],
+    events: Annotated[int, typer.Option(help="number of events")],
+    out: Annotated[Path, typer.Option(help="corpus directory to write (resumes a killed run)")],
+    workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. "
+                                                  "tcp://host:8786; overrides --workers")] = None,
+    seed: Annotated[int, typer.Option(help="job seed; shard i uses seeds derived from "
+                                      "(seed, i)")] = 1,
+    shard_events: Annotated[int, typer.Option(help="events per shard")] = 1000,
+    run: Annotated[int, typer.Option(help="run number written to every event")] = 1,
+    option: Annotated[list[str] | None, typer.Option(help="physics option key=value, "
+                                                     "repeatable (e.g. q2_min=25)")] = None,
+    sim_option: Annotated[list[str] | None, typer.Option(help="simulation option key=value, "
+                                                         "repeatable (e.g. noise=false)")] = None,
+) -> None:
+    """Generate events with Pythia 8, simulate a detector, write a corpus."""
+    job = SimulationJob(detector, physics, events, seed=seed, shard_events=shard_events,
+                        run=run, physics_options=_options(option or [], "--option"),
+                        sim_options=_options(sim_option or [], "--sim-option"))
+    with _progress() as bar:
+        task = bar.add_task(f"{detector} x {physics}", total=events)
+        manifest = run_job(job, out, workers=workers, scheduler=scheduler,
+                           command=" ".join(["npfm", *sys.argv[1:]]),
+                           progress=lambda n: bar.advance(task, n))
+    console.print(f"wrote {out}: {manifest['events']} events, {manifest['hits']} hits, "
+                  f"{len(manifest['shards'])} shards")
+
+
+@app.command("validate-physics")
+@_clean_errors
+def validate_physics(
+    out: Annotated[Path, typer.Option(help="report directory")] = Path("physics-validation"),
+    seed: Annotated[int, typer.Option(help="seed of every sample")] = 1,
+    scale: Annotated[float, typer.Option(help="sample size factor (1: about a minute)")] = 1.0,
+) -> None:
+    """Check generation + simulation against published values; writes a report with plots."""
+    with console.status("running physics checks"):
+        checks = validation.run(out, seed=seed, scale=scale)
+    table = Table(title=f"physics validation ({out / 'report.md'})")
+    for col in ("check", "result", "detail"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(c.name, "[green]PASS[/]" if c.passed else "[red]FAIL[/]", c.detail)
+    console.print(table)
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

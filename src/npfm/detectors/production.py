@@ -1,0 +1,159 @@
+"""Corpus production: generate, simulate and write shards, in parallel and resumably.
+
+Shard ``i`` holds events ``[i * shard_events, (i + 1) * shard_events)``, generated with
+its own Pythia seed and simulated with its own numpy stream, both derived from the job
+seed and ``i``. The corpus is therefore the same whatever the number of workers, the
+order in which shards finish, or how often the job was killed and resumed: finished
+shards are recorded by the driver and skipped on restart.
+
+Workers are local processes by default; with a scheduler address (or a
+``dask.distributed.Client``) the shards run on a Dask cluster, whose workers must see
+the output directory (a shared file system).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from npfm.detectors.geometry import load_geometry
+from npfm.detectors.simulation import SimOptions, simulate_events
+from npfm.events.build import events_to_table
+from npfm.events.errors import NpfmError
+from npfm.events.metadata import Citation, Provenance
+from npfm.events.writer import CorpusWriter, write_indexed_shard
+from npfm.physics import config_options, generate
+from npfm.physics.pythia_source import derived_seed
+
+#: Events simulated together in one vectorised call.
+SIM_BATCH = 50
+
+
+@dataclass(frozen=True)
+class SimulationJob:
+    """What to produce: ``n_events`` of ``physics`` through ``detector``."""
+
+    detector: str
+    physics: str
+    n_events: int
+    seed: int = 1
+    shard_events: int = 1_000
+    run: int = 1
+    physics_options: dict[str, Any] = field(default_factory=dict)
+    sim_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        load_geometry(self.detector)  # a clear error for an unknown detector, early
+        try:
+            unknown = set(self.physics_options) - set(config_options(self.physics))
+        except ValueError as exc:
+            raise NpfmError(f"--physics {self.physics}", str(exc), "pick one of the listed "
+                            "configurations (npfm simulate --help)") from None
+        if unknown:
+            raise NpfmError(f"physics options {sorted(unknown)}", "not options of "
+                            f"{self.physics}", f"use {sorted(config_options(self.physics))}")
+        unknown = set(self.sim_options) - {f.name for f in dataclasses.fields(SimOptions)}
+        if unknown:
+            raise NpfmError(f"simulation options {sorted(unknown)}", "unknown",
+                            f"use {[f.name for f in dataclasses.fields(SimOptions)]}")
+        if self.n_events < 1 or self.shard_events < 1:
+            raise NpfmError("--events", "must be positive", "ask for at least one event")
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_events // self.shard_events)
+
+    def shard_range(self, index: int) -> tuple[int, int]:
+        start = index * self.shard_events
+        return start, min(self.n_events, start + self.shard_events)
+
+
+def produce_shard(job: SimulationJob, index: int, out: str) -> dict[str, Any]:
+    """Generate, simulate and write shard ``index``; returns its manifest entry."""
+    start, stop = job.shard_range(index)
+    geometry = load_geometry(job.detector)
+    rng = np.random.default_rng([job.seed, index])
+    generated = generate(job.physics, stop - start, seed=derived_seed(job.seed, index),
+                         **job.physics_options)
+    events: list[dict[str, Any]] = []
+    batch = []
+    for gen in generated:
+        batch.append(gen)
+        if len(batch) == SIM_BATCH:
+            events += simulate_events(batch, geometry, rng, run=job.run,
+                                      first_event=start + len(events), **job.sim_options)
+            batch = []
+    if batch:
+        events += simulate_events(batch, geometry, rng, run=job.run,
+                                  first_event=start + len(events), **job.sim_options)
+    source = f"{job.detector} x {job.physics} shard {index}"
+    return write_indexed_shard(Path(out), index, events_to_table(events, source), source)
+
+
+def run_job(job: SimulationJob, out: Path, *, workers: int = 1, scheduler: Any = None,
+            command: str = "npfm simulate",
+            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Produce the corpus at ``out`` (resuming a killed run); returns the manifest.
+
+    ``workers``: local processes (1 runs in this process). ``scheduler``: a Dask
+    scheduler address or ``dask.distributed.Client``; overrides ``workers``.
+    ``progress(n_events)`` is called as shards finish.
+    """
+    writer = CorpusWriter(out, name=f"{job.detector}-{job.physics}", citation=Citation(
+        title=f"{job.detector} fast simulation of {job.physics} ({job.n_events} events)",
+        description="Pythia 8 events through the npfm fast detector simulation."),
+        provenance=Provenance(command=command, config=dataclasses.asdict(job)),
+        shard_events=job.shard_events)
+    todo = [i for i in range(job.n_shards) if i not in writer.done_indices]
+    if progress:
+        progress(sum(job.shard_range(i)[1] - job.shard_range(i)[0]
+                     for i in writer.done_indices))
+
+    def done(entry: dict[str, Any]) -> None:
+        writer.record(entry)
+        if progress:
+            progress(entry["events"])
+
+    if scheduler is not None:
+        _run_dask(job, out, todo, scheduler, done)
+    elif workers <= 1:
+        for index in todo:
+            done(produce_shard(job, index, str(out)))
+    else:
+        # forkserver: no fork of a process holding threads (torch, Arrow pools).
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=get_context("forkserver")) as pool:
+            futures = [pool.submit(produce_shard, job, i, str(out)) for i in todo]
+            for future in as_completed(futures):
+                done(future.result())
+    return writer.close()
+
+
+def _run_dask(job: SimulationJob, out: Path, todo: list[int], scheduler: Any,
+              done: Callable[[dict[str, Any]], None]) -> None:
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = [client.submit(produce_shard, job, i, str(Path(out).resolve()), pure=False)
+                   for i in todo]
+        for future in dask_completed(futures):
+            done(future.result())
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def default_workers() -> int:
+    """Processes to use when asked for 'all': the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
