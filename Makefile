@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make TORCH_SPEC='torch==2.13.0 --index-url <your CUDA index>'
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
-DEMO_OUT ?= demo-corpus
+DEMO_OUT ?= demo
 ALEPH_DIR ?= ../shared/data/aleph
 
 .PHONY: install demo test lint bench clean

@@ -1,7 +1,9 @@
 """The demo job and `npfm inspect` on the real ALEPH files and on a hit-level corpus."""
 
+import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from npfm.cli import app
@@ -9,26 +11,40 @@ from npfm.cli import app
 runner = CliRunner()
 
 
+def test_import_aleph_is_reproducible(aleph_dir: Path, tmp_path: Path) -> None:
+    sums = []
+    for name in ("a", "b"):
+        result = runner.invoke(app, ["import-aleph", str(aleph_dir), "--out",
+                                     str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert "680 linked reco+truth events, 0 reco-only, 0 truth-only" in result.output
+        sums.append([s["sha256"] for s in json.loads(
+            (tmp_path / name / "manifest.json").read_text())["shards"]])
+    assert sums[0] == sums[1]
+
+
+@pytest.mark.slow
 def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out)])
+    args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "20"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "680 linked reco+truth events" in result.output
     assert "OK" in result.output
-    assert "13726 objects" in result.output
+    assert "13726 objects" in result.output  # every archive object line
     assert "objects/charged_track" in result.output
-    assert (tmp_path / "demo-per-event.png").stat().st_size > 10_000
-    # Running it again rebuilds the corpus from scratch and gives the same shards.
-    first = (out / "manifest.json").read_text()
-    again = runner.invoke(app, ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out)])
-    assert again.exit_code == 0
-    assert _shard_sums(first) == _shard_sums((out / "manifest.json").read_text())
-
-
-def _shard_sums(manifest: str) -> list[str]:
-    import json
-
-    return [s["sha256"] for s in json.loads(manifest)["shards"]]
+    mixed = json.loads((out / "mixed-sim/manifest.json").read_text())
+    assert mixed["events"] == 80
+    assert {e for s in mixed["shards"] for e in s["experiments"]} == {
+        "sPHENIX", "ALEPH", "ZEUS", "ePIC"}
+    for plot in ("aleph-archive.png", "mixed-sim.png", "physics-validation/"
+                 "physics-validation.png"):
+        assert (out / plot).stat().st_size > 10_000, plot
+    assert "| dedx | PASS |" in (out / "physics-validation/report.md").read_text()
+    # A second run replaces the finished corpora with identical ones.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "mixed-sim/manifest.json").read_text())["shards"][0]["sha256"] \
+        == mixed["shards"][0]["sha256"]
 
 
 def test_inspect_hits_table_and_plot(corpus_dir: Path, tmp_path: Path) -> None:

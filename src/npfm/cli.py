@@ -25,7 +25,8 @@ from rich.table import Table
 
 from npfm import __version__
 from npfm.detectors import list_geometries, validation
-from npfm.detectors.production import SimulationJob, run_job
+from npfm.detectors.production import SimulationJob, run_job, run_jobs
+from npfm.events import vocabulary
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
@@ -78,11 +79,19 @@ def validate(corpus: Annotated[Path, typer.Argument(help="corpus directory")]) -
                   + ", ".join(f"{v} {k}" for k, v in totals.items()))
 
 
+def _row_order(key: str) -> tuple[int, int]:
+    """Hits, then objects, then particles; within each, 'all' then vocabulary order."""
+    group, name = key.split("/", 1)
+    vocab = {"hits": "subsystems", "objects": "object_types"}.get(group)
+    rank = -1 if name == "all" or vocab is None else vocabulary.names(vocab).index(name)
+    return ("hits", "objects", "particles").index(group), rank
+
+
 def _summary_table(summary: Summary, title: str) -> Table:
     table = Table(title=title)
     for col in ("per event", "events", "mean", *(f"q{int(q * 100)}" for q in QUANTILES)):
         table.add_column(col, justify="right" if col != "per event" else "left")
-    for key in summary.hist:
+    for key in sorted(summary.hist, key=_row_order):
         n, mean, qs = summary.stats(key)
         if n:
             table.add_row(key, str(n), f"{mean:.1f}", *map(str, qs))
@@ -145,23 +154,20 @@ def _blocks(paths: list[Path], bar: Progress, task: Any) -> Iterator[aleph_text.
         yield from aleph_text.read_aleph(path, progress=lambda n: bar.advance(task, n))
 
 
-@app.command()
+@app.command("import-aleph")
 @_clean_errors
-def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .aleph files")],
-         out: Annotated[Path, typer.Option(help="corpus directory to write")] = Path(
-             "demo-corpus"),
-         fresh: Annotated[bool, typer.Option(help="delete a finished corpus at --out "
-                                             "first")] = True) -> None:
-    """Build a corpus from real ALEPH archive files, validate it and summarise it."""
+def import_aleph(
+    aleph_dir: Annotated[Path, typer.Argument(help="directory of MIT ALEPH .aleph files")],
+    out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
+) -> None:
+    """Import MIT ALEPH archive files into a corpus, linking reconstructed and truth events."""
     reco, truth = _aleph_files(aleph_dir)
-    if fresh and (out / "manifest.json").exists():
-        shutil.rmtree(out)
     inputs = tuple(file_record(p) for p in reco + truth)
-    writer = CorpusWriter(out, name="aleph-demo", citation=Citation(
+    writer = CorpusWriter(out, name="aleph-archive", citation=Citation(
         title="ALEPH archived events in the npfm event model",
         description="Reconstructed energy-flow objects linked to generator-level "
                     "particles, from the MIT ALEPH open-data archive."),
-        provenance=Provenance(command="npfm demo", config={"aleph_dir": str(aleph_dir)},
+        provenance=Provenance(command="npfm import-aleph", config={"aleph_dir": str(aleph_dir)},
                               inputs=inputs), shard_events=250)
     stats = {"linked": 0, "reco_only": 0, "truth_only": 0}
     with _progress(bytes_=True) as bar:
@@ -172,8 +178,42 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     writer.close()
     console.print(f"imported: {stats['linked']} linked reco+truth events, "
                   f"{stats['reco_only']} reco-only, {stats['truth_only']} truth-only")
-    validate(out)
-    inspect(out, plot=out.parent / f"{out.name}-per-event.png")
+
+
+#: The demo's mixed simulated corpus: (detector, physics) pairs.
+DEMO_PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"), ("zeus", "ep_hera"), ("epic", "ep_eic"))
+
+
+@app.command()
+@_clean_errors
+def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .aleph files")],
+         out: Annotated[Path, typer.Option(help="output directory")] = Path("demo"),
+         events: Annotated[int, typer.Option(help="simulated events per pair")] = 250,
+         workers: Annotated[int, typer.Option(help="local worker processes")] = 2) -> None:
+    """The main job: real ALEPH archive data and a mixed simulated corpus (sPHENIX pp200,
+    ALEPH ee_z, ZEUS ep_hera, ePIC ep_eic), validated and summarised, and a physics report."""
+    archive, mixed = out / "aleph-archive", out / "mixed-sim"
+    for path in (archive, mixed):
+        if (path / "manifest.json").exists():  # a finished corpus from an earlier demo
+            shutil.rmtree(path)
+    console.rule("1. real data: the MIT ALEPH archive")
+    import_aleph(aleph_dir, archive)
+    validate(archive)
+    inspect(archive, plot=out / "aleph-archive.png")
+    console.rule("2. simulation: a mixed corpus of four detectors")
+    jobs = [SimulationJob(detector, physics, events, seed=i + 1,
+                          shard_events=max(1, -(-events // 2)))
+            for i, (detector, physics) in enumerate(DEMO_PAIRS)]
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=events * len(jobs))
+        run_jobs(jobs, mixed, name="demo-mixed", workers=workers, command="npfm demo",
+                 progress=lambda n: bar.advance(task, n))
+    validate(mixed)
+    inspect(mixed, plot=out / "mixed-sim.png")
+    console.rule("3. physics validation")
+    validate_physics(out / "physics-validation", seed=1, scale=0.5)
+    console.print(f"demo outputs in {out}/: aleph-archive/ and mixed-sim/ (corpora), "
+                  "*.png (per-event histograms), physics-validation/report.md")
 
 
 def _options(pairs: list[str], flag: str) -> dict[str, Any]:

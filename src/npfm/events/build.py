@@ -16,6 +16,12 @@ import pyarrow as pa
 from npfm.events.errors import NpfmError
 from npfm.events.schema import BY_NAME, COLUMNS, Column, arrow_schema
 
+#: numpy dtype of each Arrow element type of the schema (avoids importing pandas).
+_NUMPY_TYPES: dict[pa.DataType, type] = {
+    pa.float32(): np.float32, pa.float64(): np.float64, pa.int8(): np.int8,
+    pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64, pa.bool_(): np.bool_,
+}
+
 
 def events_to_table(events: Sequence[Mapping[str, Any]], source: str = "events") -> pa.Table:
     """Arrow table with the schema-v1 layout; unknown keys are an error."""
@@ -73,6 +79,8 @@ def _flat_values(arrays: list[np.ndarray], element: pa.DataType) -> pa.Array:
     if not arrays:
         return pa.array([], type=element)
     flat = np.concatenate(arrays)
-    if flat.dtype == object or pa.types.is_string(element):  # strings, or None elements
+    if flat.dtype.kind == "U":  # numpy strings: Arrow converts them without Python objects
+        return pa.array(flat, type=element)
+    if flat.dtype == object or pa.types.is_string(element):  # None elements, mixed
         return pa.array(flat.tolist(), type=element)
-    return pa.array(flat.astype(element.to_pandas_dtype(), copy=False), type=element)
+    return pa.array(flat.astype(_NUMPY_TYPES[element], copy=False), type=element)
