@@ -177,7 +177,7 @@ def to_event(reco: AlephEvent | None, truth: AlephEvent | None,
     real = head.kind == "ALEPH_DATA"
     event: dict[str, Any] = {
         "facility": "LEP", "experiment": "ALEPH", "geometry_id": "ALEPH",
-        "beam1_pdg": -11, "beam2_pdg": 11, "beam1_energy": head.ecm / 2,
+        "beam1_pdg": 11, "beam2_pdg": -11, "beam1_energy": head.ecm / 2,
         "beam2_energy": head.ecm / 2, "sqrt_s": head.ecm, "process": process,
         "run": head.run, "event": head.event, "magnetic_field": ALEPH_FIELD_T,
         "data_level": "real-archived" if real else "simulated",
