@@ -202,7 +202,9 @@ def prov(name: str, provenance: Provenance, started: str, ended: str,
         doc.hadMember(corpus, entity)
         for source in inputs:
             doc.wasDerivedFrom(entity, source)
-    result: dict[str, Any] = json.loads(doc.serialize(format="json"))
+    text = doc.serialize(format="json")
+    assert text is not None, "ProvDocument.serialize returns the text when given no file"
+    result: dict[str, Any] = json.loads(text)
     return result
 
 
