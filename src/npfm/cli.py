@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -132,28 +132,6 @@ def print_summary(corpus: Corpus, summary: Summary) -> None:
     console.print(labels)
 
 
-def _aleph_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """Split ``.aleph`` files into reconstructed and truth files by their first header."""
-    if not directory.is_dir():
-        raise NpfmError(str(directory), "directory not found", "point --aleph-dir at the MIT "
-                        "ALEPH archive files (e.g. ../shared/data/aleph)")
-    reco: list[Path] = []
-    truth: list[Path] = []
-    for path in sorted(directory.glob("*.aleph")):
-        with open(path, encoding="ascii", errors="replace") as fh:
-            kind = fh.readline().split(" ", 1)[0]
-        (truth if kind.startswith("MC_TRUE") else reco).append(path)
-    if not reco and not truth:
-        raise NpfmError(str(directory), "no .aleph files", "point --aleph-dir at the MIT "
-                        "ALEPH archive files (e.g. ../shared/data/aleph)")
-    return reco, truth
-
-
-def _blocks(paths: list[Path], bar: Progress, task: Any) -> Iterator[aleph_text.AlephEvent]:
-    for path in paths:
-        yield from aleph_text.read_aleph(path, progress=lambda n: bar.advance(task, n))
-
-
 @app.command("import-aleph")
 @_clean_errors
 def import_aleph(
@@ -161,8 +139,14 @@ def import_aleph(
     out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
 ) -> None:
     """Import MIT ALEPH archive files into a corpus, linking reconstructed and truth events."""
-    reco, truth = _aleph_files(aleph_dir)
-    inputs = tuple(file_record(p) for p in reco + truth)
+    if not aleph_dir.is_dir():
+        raise NpfmError(str(aleph_dir), "directory not found", "point at the MIT ALEPH "
+                        "archive files (e.g. ../shared/data/aleph)")
+    paths = sorted(aleph_dir.glob("*.aleph"))
+    if not paths:
+        raise NpfmError(str(aleph_dir), "no .aleph files", "point at the MIT ALEPH archive "
+                        "files (e.g. ../shared/data/aleph)")
+    inputs = tuple(file_record(p) for p in paths)
     writer = CorpusWriter(out, name="aleph-archive", citation=Citation(
         title="ALEPH archived events in the npfm event model",
         description="Reconstructed energy-flow objects linked to generator-level "
@@ -172,8 +156,8 @@ def import_aleph(
     stats = {"linked": 0, "reco_only": 0, "truth_only": 0}
     with _progress(bytes_=True) as bar:
         task = bar.add_task("importing ALEPH", total=sum(i["bytes"] for i in inputs))
-        pairs = aleph_text.link(_blocks(reco, bar, task), _blocks(truth, bar, task), stats)
-        events = (aleph_text.to_event(r, t) for r, t in pairs)
+        events = aleph_text.read_archive(paths, progress=lambda n: bar.advance(task, n),
+                                         stats=stats)
         ingest(events, writer, source=str(aleph_dir), batch_events=250)
     writer.close()
     console.print(f"imported: {stats['linked']} linked reco+truth events, "

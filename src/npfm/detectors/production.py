@@ -76,8 +76,8 @@ class SimulationJob:
         return start, min(self.n_events, start + self.shard_events)
 
 
-def produce_shard(job: SimulationJob, shard: int, out: str, index: int) -> dict[str, Any]:
-    """Generate, simulate and write shard ``shard`` of ``job`` as corpus shard ``index``."""
+def simulate_chunk(job: SimulationJob, shard: int) -> list[dict[str, Any]]:
+    """Event mappings of shard ``shard`` of ``job``, from its own seeds."""
     start, stop = job.shard_range(shard)
     geometry = load_geometry(job.detector)
     rng = np.random.default_rng([job.seed, shard])
@@ -87,8 +87,14 @@ def produce_shard(job: SimulationJob, shard: int, out: str, index: int) -> dict[
     while batch := list(itertools.islice(generated, SIM_BATCH)):
         events += simulate_events(batch, geometry, rng, run=job.run,
                                   first_event=start + len(events), **job.sim_options)
+    return events
+
+
+def produce_shard(job: SimulationJob, shard: int, out: str, index: int) -> dict[str, Any]:
+    """Generate, simulate and write shard ``shard`` of ``job`` as corpus shard ``index``."""
     source = f"{job.detector} x {job.physics} shard {shard}"
-    return write_indexed_shard(Path(out), index, events_to_table(events, source), source)
+    table = events_to_table(simulate_chunk(job, shard), source)
+    return write_indexed_shard(Path(out), index, table, source)
 
 
 def run_jobs(jobs: Sequence[SimulationJob], out: Path, *, name: str | None = None,

@@ -83,7 +83,7 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _flat_with_rows(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+def flat_with_rows(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Innermost values and the event row of each value."""
     rows = np.arange(len(arr))
     while pa.types.is_list(arr.type):
@@ -93,7 +93,7 @@ def _flat_with_rows(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _check_finite(col: Column, arr: pa.Array, where: str, off: int) -> None:
-    values, rows = _flat_with_rows(arr)
+    values, rows = flat_with_rows(arr)
     if not pa.types.is_floating(values.type) or len(values) == 0:
         return
     bad = np.asarray(pc.invert(pc.is_finite(values)).fill_null(False))
@@ -107,7 +107,7 @@ def _check_finite(col: Column, arr: pa.Array, where: str, off: int) -> None:
 def _check_vocabulary(col: Column, arr: pa.Array, where: str, off: int) -> None:
     if col.vocabulary is None:
         return
-    values, rows = _flat_with_rows(arr)
+    values, rows = flat_with_rows(arr)
     allowed = vocabulary.names(col.vocabulary)
     if pa.types.is_string(values.type):
         unknown = pc.and_(pc.invert(pc.is_in(values, pa.array(allowed))), pc.is_valid(values))
@@ -171,7 +171,7 @@ def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
 def _check_indices(table: pa.Table, n_particles: np.ndarray, where: str, off: int) -> None:
     for name, bounded in (("hit_particle", True), ("particle_parent", True),
                           ("hit_track_id", False)):
-        values, rows = _flat_with_rows(table.column(name).combine_chunks())
+        values, rows = flat_with_rows(table.column(name).combine_chunks())
         if len(values) == 0:
             continue
         idx = np.asarray(values.fill_null(-1), dtype=np.int64)

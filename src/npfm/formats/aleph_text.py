@@ -14,7 +14,7 @@ particles; ``link`` joins reconstructed and truth events with the same run/event
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,3 +239,31 @@ def link(reco: Iterator[AlephEvent], truth: Iterator[AlephEvent], stats: dict[st
     for block in [*pending.values(), *truth_iter]:
         stats["truth_only"] += 1
         yield None, block
+
+
+def read_archive(paths: Sequence[Path], *, process: str | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 stats: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Event mappings from a set of archive files: reconstructed files (ALEPH_DATA,
+    MC_RECO) are linked with truth files (MC_TRUE_*) by run and event, told apart by
+    their first header. ``progress(bytes)``; ``stats`` counts linked/unpaired blocks."""
+    reco: list[Path] = []
+    truth: list[Path] = []
+    for path in sorted(Path(p) for p in paths):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                kind = fh.readline().split(" ", 1)[0]
+        except OSError as exc:
+            raise NpfmError(str(path), f"cannot be read ({exc.strerror})",
+                            "check the path of the archive file") from None
+        (truth if kind.startswith("MC_TRUE") else reco).append(path)
+    counts = stats if stats is not None else {}
+    for key in ("linked", "reco_only", "truth_only"):
+        counts.setdefault(key, 0)
+
+    def blocks(files: list[Path]) -> Iterator[AlephEvent]:
+        for path in files:
+            yield from read_aleph(path, progress=progress)
+
+    for r, t in link(blocks(reco), blocks(truth), counts):
+        yield to_event(r, t, process)

@@ -1,0 +1,1 @@
+"""Curation: recipes, quality checks, quarantine, deterministic splits, publication."""
