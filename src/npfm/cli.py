@@ -24,6 +24,8 @@ from rich.progress import (
 from rich.table import Table
 
 from npfm import __version__
+from npfm.curate.pipeline import curate as run_curation
+from npfm.curate.recipe import load_recipe
 from npfm.detectors import list_geometries, validation
 from npfm.detectors.production import SimulationJob, run_job, run_jobs
 from npfm.events import vocabulary
@@ -264,6 +266,39 @@ def validate_physics(
     console.print(table)
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
+
+
+@app.command()
+@_clean_errors
+def curate(
+    recipe: Annotated[Path, typer.Argument(help="recipe YAML, e.g. recipes/phase1.yaml")],
+    out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
+    scale: Annotated[float, typer.Option(help="multiply every source's size (small test "
+                                         "builds)")] = 1.0,
+    keep_going: Annotated[bool, typer.Option(help="record unreadable inputs and go on with "
+                                             "the other sources")] = False,
+) -> None:
+    """Curate a corpus from a recipe: quality checks, quarantine, splits, metadata."""
+    loaded = load_recipe(recipe, scale=scale)
+    sizes = [s.job.n_events if s.job else s.max_events for s in loaded.sources]
+    total = None if None in sizes else sum(n for n in sizes if n is not None)
+    with _progress() as bar:
+        task = bar.add_task(f"curating {loaded.name}", total=total)
+        report = run_curation(loaded, out, keep_going=keep_going,
+                              command=" ".join(["npfm", *sys.argv[1:]]),
+                              progress=lambda n: bar.advance(task, n))
+    table = Table(title=f"curation of {loaded.name} ({out / 'curation.json'})")
+    for col in ("source", "read", "kept", "quarantined", "reasons / errors"):
+        table.add_column(col, justify="left" if col in ("source", "reasons / errors")
+                         else "right")
+    for name, s in report["sources"].items():
+        why = ", ".join(f"{k} {v}" for k, v in s["reasons"].items())
+        table.add_row(name, str(s["read"]), str(s["kept"]), str(s["quarantined"]),
+                      "; ".join([why, *s["errors"]]).strip("; "))
+    t = report["totals"]
+    table.add_row("total", str(t["read"]), str(t["kept"]), str(t["quarantined"]), "")
+    console.print(table)
+    validate(out)
 
 
 def main() -> None:  # pragma: no cover - console entry point

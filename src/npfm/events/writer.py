@@ -179,8 +179,12 @@ class CorpusWriter:
             del self._shards[stale]
         self.record(write_indexed_shard(self.path, index, head))
 
-    def close(self) -> dict[str, Any]:
-        """Write the last shard and all metadata; returns the manifest."""
+    def close(self, extra_files: dict[str, str] | None = None) -> dict[str, Any]:
+        """Write the last shard and all metadata; returns the manifest.
+
+        ``extra_files``: further JSON files already in the directory (e.g. a curation
+        report), listed in the manifest and read back by ``npfm validate``.
+        """
         if self._buffered:
             self._flush(self._buffered)
         missing = sorted(set(range(max(self._shards, default=-1) + 1)) - set(self._shards))
@@ -192,7 +196,7 @@ class CorpusWriter:
                   for k in ("events", "hits", "particles", "objects", "bytes")}
         ended = _now()
         files = {"croissant": "croissant.json", "datacite": "datacite.json",
-                 "provenance": "prov.json"}
+                 "provenance": "prov.json", **(extra_files or {})}
         atomic_write_json(self.path / files["croissant"], metadata.croissant(
             self.citation, shards, self.provenance, totals["events"]))
         atomic_write_json(self.path / files["datacite"],
