@@ -26,7 +26,9 @@ def test_import_aleph_is_reproducible(aleph_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "20"]
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "phase1.yaml"
+    args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "20",
+            "--recipe", str(recipe)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
@@ -40,6 +42,10 @@ def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -
                  "physics-validation.png"):
         assert (out / plot).stat().st_size > 10_000, plot
     assert "| dedx | PASS |" in (out / "physics-validation/report.md").read_text()
+    curation = json.loads((out / "phase1/curation.json").read_text())
+    assert curation["totals"]["read"] == curation["totals"]["kept"] + \
+        curation["totals"]["quarantined"]
+    assert len(curation["sources"]) == 7
     # A second run replaces the finished corpora with identical ones.
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output

@@ -175,9 +175,12 @@ DEMO_PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"), ("zeus", "ep_hera"), ("ep
 def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .aleph files")],
          out: Annotated[Path, typer.Option(help="output directory")] = Path("demo"),
          events: Annotated[int, typer.Option(help="simulated events per pair")] = 250,
-         workers: Annotated[int, typer.Option(help="local worker processes")] = 2) -> None:
+         workers: Annotated[int, typer.Option(help="local worker processes")] = 2,
+         recipe_file: Annotated[Path, typer.Option("--recipe", help="curation recipe")] = Path(
+             "recipes/phase1.yaml")) -> None:
     """The main job: real ALEPH archive data and a mixed simulated corpus (sPHENIX pp200,
-    ALEPH ee_z, ZEUS ep_hera, ePIC ep_eic), validated and summarised, and a physics report."""
+    ALEPH ee_z, ZEUS ep_hera, ePIC ep_eic), validated and summarised, a physics report,
+    and the Phase-I curation recipe at 1% size."""
     archive, mixed = out / "aleph-archive", out / "mixed-sim"
     for path in (archive, mixed):
         if (path / "manifest.json").exists():  # a finished corpus from an earlier demo
@@ -198,8 +201,14 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     inspect(mixed, plot=out / "mixed-sim.png")
     console.rule("3. physics validation")
     validate_physics(out / "physics-validation", seed=1, scale=0.5)
-    console.print(f"demo outputs in {out}/: aleph-archive/ and mixed-sim/ (corpora), "
-                  "*.png (per-event histograms), physics-validation/report.md")
+    console.rule("4. curation: the Phase-I recipe at 1% size")
+    phase1 = out / "phase1"
+    if (phase1 / "manifest.json").exists():
+        shutil.rmtree(phase1)
+    curate(recipe_file, phase1, scale=0.01, keep_going=False)
+    console.print(f"demo outputs in {out}/: aleph-archive/, mixed-sim/ and phase1/ "
+                  "(corpora; phase1/curation.json accounts for every event), *.png "
+                  "(per-event histograms), physics-validation/report.md")
 
 
 def _options(pairs: list[str], flag: str) -> dict[str, Any]:
