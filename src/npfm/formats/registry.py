@@ -1,5 +1,5 @@
 """Importers by format name, for recipes: ``IMPORTERS[name](paths, **options)`` yields
-event mappings (``npfm.events.build.events_to_table`` input)."""
+event mappings (``npfm.events.build.events_to_table`` input) from all the files."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from npfm.formats import aleph_text
+from npfm.formats import aleph_root, aleph_text, edm4hep
 
 Importer = Callable[..., Iterator[dict[str, Any]]]
 
 
-def _aleph_text(paths: Sequence[Path], **options: Any) -> Iterator[dict[str, Any]]:
-    return aleph_text.read_archive(paths, **options)
+def _each(read: Callable[..., Iterator[dict[str, Any]]]) -> Importer:
+    """An importer reading the files one after the other."""
+    def importer(paths: Sequence[Path], **options: Any) -> Iterator[dict[str, Any]]:
+        for path in paths:
+            yield from read(path, **options)
+    importer.__doc__ = read.__doc__
+    return importer
 
 
 IMPORTERS: dict[str, Importer] = {
-    "aleph_text": _aleph_text,
+    "aleph_text": aleph_text.read_archive,  # pairs reconstructed and truth files itself
+    "aleph_root": _each(aleph_root.read_aleph_root),
+    "edm4hep": _each(edm4hep.read_edm4hep),
 }
