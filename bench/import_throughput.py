@@ -51,11 +51,16 @@ def tables(events: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def plain_npz(path: Path) -> int:
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    cuts = np.cumsum(arrays["size"])[:-1]
-    return len([np.split(a, cuts) for k, a in arrays.items() if k != "size"][0])
+def plain_npz(files: list[Path]) -> int:
+    """np.load every file of the export (spacepoints and label files), split by events."""
+    arrays: dict[str, np.ndarray] = {}
+    for path in files:
+        with np.load(path) as npz:
+            arrays.update({f"{path.stem}/{k}": npz[k] for k in npz.files})
+    sizes = next(a for k, a in arrays.items() if k.endswith("/size"))
+    cuts = np.cumsum(sizes)[:-1]
+    split = {k: np.split(a, cuts) for k, a in arrays.items() if not k.endswith("/size")}
+    return len(next(iter(split.values())))
 
 
 def best(func: Callable[[], int], repeat: int) -> tuple[float, int]:
@@ -80,8 +85,9 @@ def main() -> None:
         rows.append(("aleph text (real files)", n, t_plain, t_npfm))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "spacepoints_000.npz"
-        fm4npp.write_tables([events_to_table(sample_events(2000, seed=1))], path)
-        t_plain, n_plain = best(lambda: plain_npz(path), args.repeat)
+        export = fm4npp.write_fm4npp([events_to_table(sample_events(2000, seed=1))], path)
+        files = [Path(f) for f in export.files]
+        t_plain, n_plain = best(lambda: plain_npz(files), args.repeat)
         t_npfm, n = best(lambda: tables(fm4npp.read_fm4npp(path)), args.repeat)
         assert n == n_plain, (n, n_plain)
         rows.append(("fm4npp npz (toy TPC events)", n, t_plain, t_npfm))

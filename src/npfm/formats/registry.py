@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from npfm.formats import aleph_root, aleph_text, edm4hep
+from npfm.formats import aleph_root, aleph_text, edm4hep, fm4npp, hepmc3, hit_table
 
 Importer = Callable[..., Iterator[dict[str, Any]]]
 
@@ -21,8 +21,18 @@ def _each(read: Callable[..., Iterator[dict[str, Any]]]) -> Importer:
     return importer
 
 
+def _hit_tables(paths: Sequence[Path], **options: Any) -> Iterator[dict[str, Any]]:
+    """Paths are YAML column mappings, each naming its hit (and particle) files."""
+    for path in paths:
+        yield from hit_table.read_hit_table(path, **options)
+
+
 IMPORTERS: dict[str, Importer] = {
     "aleph_text": aleph_text.read_archive,  # pairs reconstructed and truth files itself
     "aleph_root": _each(aleph_root.read_aleph_root),
     "edm4hep": _each(edm4hep.read_edm4hep),
+    "fm4npp": _each(fm4npp.read_fm4npp),
+    "hit_table": _hit_tables,
+    # generator events pushed through the fast simulation: options detector, seed, ...
+    "hepmc3": _each(hepmc3.simulate_hepmc3),
 }
