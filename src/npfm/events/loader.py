@@ -42,6 +42,7 @@ class PackedBatch:
     cu_seqlens: torch.Tensor  # (B+1,) int64 offsets of each event's first element
     run: torch.Tensor  # (B,) int64
     event: torch.Tensor  # (B,) int64
+    event_fields: dict[str, list[Any]]  # requested event-level columns, B values each
 
     @property
     def n_events(self) -> int:
@@ -72,14 +73,13 @@ class _Chunk:
 
     fields: dict[str, np.ndarray]
     counts: np.ndarray  # elements per event
-    run: np.ndarray
-    event: np.ndarray
+    meta: dict[str, np.ndarray]  # per event: run, event, and "column:<name>" requested
 
     def slice(self, start: int, stop: int) -> _Chunk:
         offsets = np.concatenate([[0], np.cumsum(self.counts)])
         lo, hi = offsets[start], offsets[stop]
         return _Chunk({k: v[lo:hi] for k, v in self.fields.items()}, self.counts[start:stop],
-                      self.run[start:stop], self.event[start:stop])
+                      {k: v[start:stop] for k, v in self.meta.items()})
 
     def take(self, order: np.ndarray) -> _Chunk:
         """Events reordered by ``order``, their elements moved with them."""
@@ -87,8 +87,8 @@ class _Chunk:
         counts = self.counts[order]
         new_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         index = np.repeat(starts - new_starts, counts) + np.arange(int(counts.sum()))
-        return _Chunk({k: v[index] for k, v in self.fields.items()}, counts, self.run[order],
-                      self.event[order])
+        return _Chunk({k: v[index] for k, v in self.fields.items()}, counts,
+                      {k: v[order] for k, v in self.meta.items()})
 
 
 def _concat(chunks: list[_Chunk]) -> _Chunk:
@@ -96,8 +96,7 @@ def _concat(chunks: list[_Chunk]) -> _Chunk:
         return chunks[0]
     return _Chunk({k: np.concatenate([c.fields[k] for c in chunks]) for k in chunks[0].fields},
                   np.concatenate([c.counts for c in chunks]),
-                  np.concatenate([c.run for c in chunks]),
-                  np.concatenate([c.event for c in chunks]))
+                  {k: np.concatenate([c.meta[k] for c in chunks]) for k in chunks[0].meta})
 
 
 class EventLoader(IterableDataset):
@@ -114,12 +113,15 @@ class EventLoader(IterableDataset):
         rank, world_size: the DDP process's share of shards; DataLoader workers split
             that share again.
         verify: check each shard's sha256 before reading it.
+        event_columns: event-level columns to pass along per event (e.g. geometry_id,
+            data_level), as Python values in ``PackedBatch.event_fields``.
     """
 
     def __init__(self, corpus: Corpus, batch_size: int, *, group: str = "hit",
                  columns: Sequence[str] | None = None, subsystems: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1, verify: bool = True) -> None:
+                 rank: int = 0, world_size: int = 1, verify: bool = True,
+                 event_columns: Sequence[str] = ()) -> None:
         super().__init__()
         if group not in ANCHORS:
             raise NpfmError(f"group {group!r}", "unknown group", "use hit, particle or object")
@@ -138,10 +140,15 @@ class EventLoader(IterableDataset):
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.rank, self.world_size, self.verify = rank, world_size, verify
         self.epoch = 0
+        for name in event_columns:
+            if name not in BY_NAME or BY_NAME[name].level != "event":
+                raise NpfmError(f"event column {name!r}", "not an event-level column",
+                                "see docs/event-model.md (e.g. geometry_id, data_level)")
+        self.event_columns = tuple(event_columns)
         needed = set(self.columns) | {ANCHORS[group][0]}
         if self.selected is not None:
             needed.add("hit_subsystem")
-        self._read = [*sorted(needed), "run", "event"]
+        self._read = sorted(needed | {"run", "event", *self.event_columns})
         self._dict = [f"{n}.list.element" for n in self._read if BY_NAME[n].vocabulary
                       and pa.types.is_string(BY_NAME[n].type)]
 
@@ -200,8 +207,11 @@ class EventLoader(IterableDataset):
             owner = np.repeat(np.arange(len(counts)), counts)
             counts = np.bincount(owner[keep], minlength=len(counts)).astype(np.int64)
             fields = {k: v[keep] for k, v in fields.items()}
-        return _Chunk(fields, counts, table.column("run").to_numpy(),
-                      table.column("event").to_numpy())
+        meta = {f"column:{name}": np.array(table.column(name).to_pylist(), dtype=object)
+                for name in self.event_columns}
+        meta["run"] = table.column("run").to_numpy()
+        meta["event"] = table.column("event").to_numpy()
+        return _Chunk(fields, counts, meta)
 
 
 def _code(vocab: str, name: str, where: str) -> int:
@@ -249,8 +259,10 @@ def _to_batch(chunk: _Chunk) -> PackedBatch:
     cu = np.concatenate([[0], np.cumsum(chunk.counts)]).astype(np.int64)
     return PackedBatch({k: torch.from_numpy(_writable(v)) for k, v in chunk.fields.items()},
                        torch.from_numpy(cu),
-                       torch.from_numpy(chunk.run.astype(np.int64)),
-                       torch.from_numpy(chunk.event.astype(np.int64)))
+                       torch.from_numpy(chunk.meta["run"].astype(np.int64)),
+                       torch.from_numpy(chunk.meta["event"].astype(np.int64)),
+                       {k.removeprefix("column:"): v.tolist() for k, v in chunk.meta.items()
+                        if k.startswith("column:")})
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
