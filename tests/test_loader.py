@@ -113,10 +113,13 @@ def test_object_group_and_bad_options(corpus_dir: Path) -> None:
 
 def test_event_columns_follow_their_events(corpus_dir: Path) -> None:
     loader = EventLoader(Corpus.open(corpus_dir), batch_size=16, shuffle=True, seed=3,
-                         event_columns=["geometry_id", "sqrt_s", "event"])
+                         event_columns=["geometry_id", "sqrt_s", "event", "data_level",
+                                        "split"])
     for batch in loader:
         assert batch.event_fields["geometry_id"] == ["toy-cylinders"] * batch.n_events
         assert batch.event_fields["event"] == batch.event.tolist()
         assert batch.event_fields["sqrt_s"] == [200.0] * batch.n_events
+        assert batch.event_fields["data_level"] == ["simulated"] * batch.n_events
+        assert batch.event_fields["split"] == ["train"] * batch.n_events
     with pytest.raises(NpfmError, match="not an event-level column"):
         EventLoader(Corpus.open(corpus_dir), batch_size=4, event_columns=["hit_x"])

@@ -150,7 +150,7 @@ class EventLoader(IterableDataset):
             needed.add("hit_subsystem")
         self._read = sorted(needed | {"run", "event", *self.event_columns})
         self._dict = [f"{n}.list.element" for n in self._read if BY_NAME[n].vocabulary
-                      and pa.types.is_string(BY_NAME[n].type)]
+                      and BY_NAME[n].level != "event" and pa.types.is_string(BY_NAME[n].type)]
 
     def set_epoch(self, epoch: int) -> None:
         """Change the shuffle order (call once per epoch, as with DistributedSampler)."""
