@@ -1,0 +1,1 @@
+"""Tokenisation, serialisation and models of npfm."""

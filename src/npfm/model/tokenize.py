@@ -1,0 +1,211 @@
+"""Detector-agnostic tokens: one embedding per hit (or per reconstructed object).
+
+A ``PackedBatch`` holds per-element fields only, so the geometry id and data level of
+each of its B events are passed alongside it. Every scale comes from the event's
+geometry file or from the documented constants below; none is specific to a detector.
+
+Hit features (``HIT_FEATURES``, float32, all finite):
+
+- eta: pseudorapidity asinh(z / r) clipped to [-ETA_MAX, ETA_MAX], divided by ETA_MAX;
+  range [-1, 1];
+- phi: azimuth / pi; range [-1, 1];
+- r: transverse radius / the geometry's ``r_max`` (outermost cylinder), clipped to
+  [0, POSITION_CLIP];
+- z: z / the geometry's ``z_max`` (half-length), clipped to [-POSITION_CLIP, POSITION_CLIP];
+- energy: (log10(E / GeV) - log_e_mean) / log_e_std, clipped to [-ENERGY_CLIP, ENERGY_CLIP];
+  0 where E is missing (NaN) or not positive;
+- energy_missing: 1.0 where E is missing or not positive, else 0.0.
+
+The position (eta, phi, r, z) goes through a fixed random Fourier (NeRF-style) encoding:
+per coordinate, frequencies pi 2^k u (k < n_frequencies, u uniform in [1, 2) from a seeded
+generator), sin and cos of each; it is a buffer, never trained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from npfm.detectors import list_geometries, load_geometry
+from npfm.events import vocabulary
+from npfm.events.loader import PackedBatch
+from npfm.model.serialize import cylindrical, event_index
+
+ETA_MAX = 4.0
+POSITION_CLIP = 2.0
+ENERGY_CLIP = 5.0
+#: Default log10(E / GeV) centre and spread: hit deposits of keV to MeV (1e-6 to 1e-3 GeV).
+LOG_E_MEAN, LOG_E_STD = -5.0, 1.5
+#: Default log10(pT / GeV) centre and spread for object tokens (0.1 to 10 GeV).
+LOG_PT_MEAN, LOG_PT_STD = 0.0, 0.5
+HIT_FEATURES = ("eta", "phi", "r", "z", "energy", "energy_missing")
+OBJECT_FEATURES = ("eta", "phi", "log_pt", "log_mass", "charge")
+
+
+def _log_feature(value: torch.Tensor, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clipped z-scored log10 of ``value`` (0 where missing) and the missing flag."""
+    present = torch.isfinite(value) & (value > 0)
+    safe = torch.where(present, value, torch.ones_like(value))
+    scored = ((torch.log10(safe) - mean) / std).clamp(-ENERGY_CLIP, ENERGY_CLIP)
+    return torch.where(present, scored, torch.zeros_like(scored)), (~present).float()
+
+
+def hit_features(fields: dict[str, torch.Tensor], cu_seqlens: torch.Tensor,
+                 geometry_ids: Sequence[str], log_e_mean: float = LOG_E_MEAN,
+                 log_e_std: float = LOG_E_STD) -> torch.Tensor:
+    """(N, 6) float32 ``HIT_FEATURES`` of packed hits (``hit_x/y/z`` cm, ``hit_edep`` GeV).
+
+    ``geometry_ids`` (length B) names each event's geometry (``load_geometry``).
+    """
+    geos = [load_geometry(g) for g in geometry_ids]
+    event = event_index(cu_seqlens)
+    x, y, z = (fields[f"hit_{c}"].float() for c in "xyz")
+    r_max = torch.tensor([g.r_max for g in geos], dtype=torch.float32, device=x.device)[event]
+    z_max = torch.tensor([g.z_max for g in geos], dtype=torch.float32, device=x.device)[event]
+    eta, phi, r = cylindrical(x, y, z)
+    energy, missing = _log_feature(fields["hit_edep"].float(), log_e_mean, log_e_std)
+    return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, phi / math.pi,
+                        (r / r_max).clamp(0, POSITION_CLIP),
+                        (z / z_max).clamp(-POSITION_CLIP, POSITION_CLIP), energy, missing], 1)
+
+
+def object_features(fields: dict[str, torch.Tensor], log_pt_mean: float = LOG_PT_MEAN,
+                    log_pt_std: float = LOG_PT_STD) -> torch.Tensor:
+    """(N, 5) float32 ``OBJECT_FEATURES`` from ``object_px/py/pz/mass`` (GeV), ``charge`` (e).
+
+    eta and phi as for hits (of the momentum); log_pt as the hit energy with the pT
+    constants; log_mass = log10(1 + mass / GeV) (0 if missing); charge clipped to [-1, 1]
+    (0 if missing).
+    """
+    px, py, pz = (fields[f"object_{c}"].float() for c in ("px", "py", "pz"))
+    eta, phi, pt = cylindrical(px, py, pz)
+    log_pt, _ = _log_feature(pt, log_pt_mean, log_pt_std)
+    mass = torch.nan_to_num(fields["object_mass"].float()).clamp_min(0)
+    charge = torch.nan_to_num(fields["object_charge"].float()).clamp(-1, 1)
+    return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, phi / math.pi, log_pt,
+                        torch.log10(1 + mass), charge], 1)
+
+
+class FourierEncoding(nn.Module):
+    """Fixed random NeRF-style encoding: (N, dim) -> (N, 2 * dim * n_frequencies)."""
+
+    frequencies: torch.Tensor
+
+    def __init__(self, dim: int, n_frequencies: int = 10, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        jitter = 1 + torch.rand(dim, n_frequencies, generator=gen)
+        octaves = 2.0 ** torch.arange(n_frequencies, dtype=torch.float32)
+        self.register_buffer("frequencies", math.pi * octaves * jitter)
+        self.out_dim = 2 * dim * n_frequencies
+
+    def forward(self, position: torch.Tensor) -> torch.Tensor:
+        angle = (position.unsqueeze(-1) * self.frequencies).flatten(1)
+        return torch.cat([torch.sin(angle), torch.cos(angle)], 1)
+
+
+class _EventContext(nn.Module):
+    """Learned embeddings of each event's detector (geometry) and data level, per element.
+
+    Geometries not shipped with npfm (YAML paths) share one extra "other" index.
+    """
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.geometries = list_geometries()
+        self.levels = vocabulary.names("data_levels")
+        self.detector = nn.Embedding(len(self.geometries) + 1, d_model)
+        self.level = nn.Embedding(len(self.levels), d_model)
+
+    def forward(self, cu_seqlens: torch.Tensor, geometry_ids: Sequence[str],
+                data_levels: Sequence[str]) -> torch.Tensor:
+        if not len(geometry_ids) == len(data_levels) == len(cu_seqlens) - 1:
+            raise ValueError(f"{len(cu_seqlens) - 1} events, {len(geometry_ids)} geometry ids "
+                             f"and {len(data_levels)} data levels")
+        other = len(self.geometries)
+        det = [self.geometries.index(g) if g in self.geometries else other for g in geometry_ids]
+        lev = [vocabulary.code("data_levels", name) for name in data_levels]
+        event = event_index(cu_seqlens)
+        device = self.detector.weight.device
+        return (self.detector(torch.tensor(det, device=device))[event]
+                + self.level(torch.tensor(lev, device=device))[event])
+
+
+def _event_metadata(batch: PackedBatch, geometry_ids: Sequence[str] | None,
+                    data_levels: Sequence[str] | None) -> tuple[Sequence[str], Sequence[str]]:
+    """Explicit per-event geometry ids and data levels, else the batch's event fields."""
+    try:
+        geometry_ids = batch.event_fields["geometry_id"] if geometry_ids is None else geometry_ids
+        data_levels = batch.event_fields["data_level"] if data_levels is None else data_levels
+    except KeyError as missing:
+        raise ValueError(f"no {missing} given: pass it, or load it with EventLoader("
+                         "event_columns=[\"geometry_id\", \"data_level\"])") from None
+    return geometry_ids, data_levels
+
+
+def _codes(values: torch.Tensor, size: int) -> torch.Tensor:
+    """Vocabulary codes with out-of-range ones (nulls: -100) mapped to ``size`` (unknown)."""
+    return torch.where((values >= 0) & (values < size), values, torch.full_like(values, size))
+
+
+class HitTokenizer(nn.Module):
+    """(N, d_model) hit embeddings of a ``PackedBatch``.
+
+    projection(Fourier(eta, phi, r, z)) + projection(energy, energy_missing)
+    + subsystem + detector + data-level embeddings. Subsystem codes come from
+    ``vocabulary.yaml`` (null or unknown codes share one extra row).
+    """
+
+    def __init__(self, d_model: int, n_frequencies: int = 10, seed: int = 0,
+                 log_e_mean: float = LOG_E_MEAN, log_e_std: float = LOG_E_STD) -> None:
+        super().__init__()
+        self.log_e_mean, self.log_e_std = log_e_mean, log_e_std
+        self.fourier = FourierEncoding(4, n_frequencies, seed)
+        self.position = nn.Linear(self.fourier.out_dim, d_model)
+        self.energy = nn.Linear(2, d_model)
+        self.n_subsystems = len(vocabulary.names("subsystems"))
+        self.subsystem = nn.Embedding(self.n_subsystems + 1, d_model)
+        self.context = _EventContext(d_model)
+
+    def forward(self, batch: PackedBatch, geometry_ids: Sequence[str] | None = None,
+                data_levels: Sequence[str] | None = None) -> torch.Tensor:
+        """Tokens of ``batch``'s hits; one geometry id and data-level name per event
+        (default: ``batch.event_fields["geometry_id"]`` and ``["data_level"]``)."""
+        fields, cu_seqlens = batch.fields, batch.cu_seqlens
+        geometry_ids, data_levels = _event_metadata(batch, geometry_ids, data_levels)
+        feats = hit_features(fields, cu_seqlens, geometry_ids, self.log_e_mean, self.log_e_std)
+        feats = feats.to(self.position.weight.device)
+        sub = _codes(fields["hit_subsystem"].to(feats.device), self.n_subsystems)
+        return (self.position(self.fourier(feats[:, :4])) + self.energy(feats[:, 4:])
+                + self.subsystem(sub) + self.context(cu_seqlens, geometry_ids, data_levels))
+
+
+class ObjectTokenizer(nn.Module):
+    """(N, d_model) embeddings of reconstructed objects (``EventLoader(group="object")``).
+
+    projection(Fourier(eta, phi, log_pt)) + projection(log_mass, charge)
+    + object-type + detector + data-level embeddings.
+    """
+
+    def __init__(self, d_model: int, n_frequencies: int = 10, seed: int = 0) -> None:
+        super().__init__()
+        self.fourier = FourierEncoding(3, n_frequencies, seed)
+        self.position = nn.Linear(self.fourier.out_dim, d_model)
+        self.properties = nn.Linear(2, d_model)
+        self.n_types = len(vocabulary.names("object_types"))
+        self.object_type = nn.Embedding(self.n_types + 1, d_model)
+        self.context = _EventContext(d_model)
+
+    def forward(self, batch: PackedBatch, geometry_ids: Sequence[str] | None = None,
+                data_levels: Sequence[str] | None = None) -> torch.Tensor:
+        """Tokens of ``batch``'s objects; one geometry id and data-level name per event
+        (default: ``batch.event_fields["geometry_id"]`` and ``["data_level"]``)."""
+        fields, cu_seqlens = batch.fields, batch.cu_seqlens
+        geometry_ids, data_levels = _event_metadata(batch, geometry_ids, data_levels)
+        feats = object_features(fields).to(self.position.weight.device)
+        kind = _codes(fields["object_type"].to(feats.device), self.n_types)
+        return (self.position(self.fourier(feats[:, :3])) + self.properties(feats[:, 3:])
+                + self.object_type(kind) + self.context(cu_seqlens, geometry_ids, data_levels))

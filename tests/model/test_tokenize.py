@@ -1,0 +1,146 @@
+"""Hit and object tokenisation: shapes, ranges, missing energies, gradients, geometries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from npfm.detectors import load_geometry
+from npfm.events.corpus import Corpus
+from npfm.events.loader import EventLoader, PackedBatch
+from npfm.model.tokenize import (
+    ENERGY_CLIP,
+    HIT_FEATURES,
+    POSITION_CLIP,
+    FourierEncoding,
+    HitTokenizer,
+    ObjectTokenizer,
+    hit_features,
+)
+
+
+def _hits(x: list[float], y: list[float], z: list[float], edep: list[float],
+          counts: list[int]) -> PackedBatch:
+    cu = torch.cumsum(torch.tensor([0, *counts]), 0)
+    fields = {"hit_x": torch.tensor(x), "hit_y": torch.tensor(y), "hit_z": torch.tensor(z),
+              "hit_edep": torch.tensor(edep), "hit_subsystem": torch.tensor([2, -100, 0][:len(x)])}
+    return PackedBatch(fields, cu, torch.zeros(len(counts), dtype=torch.int64),
+                       torch.arange(len(counts)), {})
+
+
+@pytest.fixture
+def toy_batch(corpus_dir: Path) -> PackedBatch:
+    return next(iter(EventLoader(Corpus.open(corpus_dir), batch_size=8)))
+
+
+def test_shapes_and_dtypes(toy_batch: PackedBatch) -> None:
+    model = HitTokenizer(32)
+    n = len(toy_batch.fields["hit_x"])
+    tokens = model(toy_batch, ["sphenix"] * 8, ["simulated"] * 8)
+    assert tokens.shape == (n, 32)
+    assert tokens.dtype == torch.float32
+    feats = hit_features(toy_batch.fields, toy_batch.cu_seqlens, ["sphenix"] * 8)
+    assert feats.shape == (n, len(HIT_FEATURES))
+    assert feats.dtype == torch.float32
+
+
+def test_features_within_documented_ranges(toy_batch: PackedBatch) -> None:
+    feats = hit_features(toy_batch.fields, toy_batch.cu_seqlens, ["sphenix"] * 8)
+    eta, phi, r, z, energy, missing = feats.T
+    assert torch.isfinite(feats).all()
+    assert eta.abs().max() <= 1
+    assert phi.abs().max() <= 1
+    assert r.min() >= 0
+    assert r.max() <= POSITION_CLIP
+    assert z.abs().max() <= POSITION_CLIP
+    assert energy.abs().max() <= ENERGY_CLIP
+    assert set(missing.unique().tolist()) <= {0.0, 1.0}
+    # Toy deposits (~2 keV) sit well inside the clip, and the toy TPC ends near sPHENIX r_max.
+    assert energy.abs().max() < 2
+    assert 0.9 < r.max() < 1.1
+
+
+def test_fourier_buffer_fixed_and_seeded() -> None:
+    a, b, c = HitTokenizer(16, seed=3), HitTokenizer(16, seed=3), HitTokenizer(16, seed=4)
+    assert torch.equal(a.fourier.frequencies, b.fourier.frequencies)
+    assert not torch.equal(a.fourier.frequencies, c.fourier.frequencies)
+    assert "fourier.frequencies" in a.state_dict()
+    assert all(p is not a.fourier.frequencies for p in a.parameters())
+    enc = FourierEncoding(4, n_frequencies=6)
+    assert enc.frequencies.shape == (4, 6)
+    assert enc(torch.zeros(5, 4)).shape == (5, 48)
+
+
+def test_missing_energy_gives_finite_tokens_and_flag() -> None:
+    batch = _hits([30.0, 40.0, 0.0], [0.0, 5.0, 0.0], [10.0, -5.0, 0.0],
+                  [float("nan"), 2e-6, 0.0], [2, 1])
+    feats = hit_features(batch.fields, batch.cu_seqlens, ["sphenix", "alice"])
+    assert torch.isfinite(feats).all()
+    assert feats[:, 4].tolist()[0] == 0.0
+    assert feats[:, 5].tolist() == [1.0, 0.0, 1.0]
+    tokens = HitTokenizer(8)(batch, ["sphenix", "alice"], ["simulated", "real"])
+    assert torch.isfinite(tokens).all()
+
+
+def test_same_hits_normalised_by_own_geometry() -> None:
+    batch = _hits([50.0, 50.0], [0.0, 0.0], [20.0, 20.0], [1e-5, 1e-5], [1, 1])
+    feats = hit_features(batch.fields, batch.cu_seqlens, ["sphenix", "alice"])
+    sphenix, alice = load_geometry("sphenix"), load_geometry("alice")
+    assert feats[0, 2].item() == pytest.approx(50 / sphenix.r_max)
+    assert feats[1, 2].item() == pytest.approx(50 / alice.r_max)
+    assert feats[0, 3].item() == pytest.approx(20 / sphenix.z_max)
+    assert feats[1, 3].item() == pytest.approx(20 / alice.z_max)
+    assert torch.equal(feats[0, [0, 1, 4]], feats[1, [0, 1, 4]])
+    model = HitTokenizer(8)
+    tokens = model(batch, ["sphenix", "alice"], ["simulated", "simulated"])
+    assert not torch.allclose(tokens[0], tokens[1])
+
+
+def test_gradients_reach_learned_parts_only(toy_batch: PackedBatch) -> None:
+    model = HitTokenizer(16)
+    model(toy_batch, ["sphenix"] * 4 + ["alice"] * 4, ["simulated"] * 8).square().mean().backward()
+    for name in ("position.weight", "energy.weight", "subsystem.weight",
+                 "context.detector.weight", "context.level.weight"):
+        grad = model.get_parameter(name).grad
+        assert grad is not None, name
+        assert grad.abs().sum() > 0, name
+    assert not model.fourier.frequencies.requires_grad
+    assert model.fourier.frequencies.grad is None
+
+
+def test_event_metadata_length_checked(toy_batch: PackedBatch) -> None:
+    with pytest.raises(ValueError, match="8 events"):
+        HitTokenizer(8)(toy_batch, ["sphenix"] * 8, ["simulated"] * 7)
+
+
+def test_event_metadata_from_batch(corpus_dir: Path) -> None:
+    loader = EventLoader(Corpus.open(corpus_dir), batch_size=4, event_columns=["geometry_id"])
+    batch = next(iter(loader))
+    assert batch.event_fields["geometry_id"] == ["toy-cylinders"] * 4
+    # Toy events name no shipped geometry; stand in sPHENIX's.
+    batch.event_fields.update(geometry_id=["sphenix"] * 4, data_level=["simulated"] * 4)
+    model = HitTokenizer(8)
+    assert torch.equal(model(batch), model(batch, ["sphenix"] * 4, ["simulated"] * 4))
+    del batch.event_fields["data_level"]
+    with pytest.raises(ValueError, match="data_level"):
+        model(batch)
+
+
+def test_object_tokens() -> None:
+    cu = torch.tensor([0, 2, 3])
+    fields = {"object_px": torch.tensor([1.0, 0.0, 0.5]),
+              "object_py": torch.tensor([0.0, 2.0, 0.0]),
+              "object_pz": torch.tensor([0.5, -1.0, 0.0]),
+              "object_mass": torch.tensor([0.1396, float("nan"), 0.0]),
+              "object_charge": torch.tensor([1.0, -1.0, float("nan")]),
+              "object_type": torch.tensor([0, 4, -100])}
+    batch = PackedBatch(fields, cu, torch.zeros(2, dtype=torch.int64), torch.arange(2),
+                        {})
+    model = ObjectTokenizer(16)
+    tokens = model(batch, ["aleph", "aleph"], ["real-archived", "real-archived"])
+    assert tokens.shape == (3, 16)
+    assert torch.isfinite(tokens).all()
+    tokens.sum().backward()
+    assert model.object_type.weight.grad is not None
