@@ -37,6 +37,8 @@ from npfm.events.writer import CorpusWriter, file_record
 from npfm.formats import aleph_text
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
+from npfm.train.config import load_config
+from npfm.train.loop import pretrain as run_pretraining
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -308,6 +310,26 @@ def curate(
     table.add_row("total", str(t["read"]), str(t["kept"]), str(t["quarantined"]), "")
     console.print(table)
     validate(out)
+
+
+@app.command()
+@_clean_errors
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="pretraining config YAML")],
+    out: Annotated[Path, typer.Option(help="run directory (resumes from its checkpoint)")],
+    steps: Annotated[int | None, typer.Option(help="override the config's steps")] = None,
+) -> None:
+    """Self-supervised pretraining; a killed run resumes where it stopped."""
+    loaded = load_config(config, steps=steps)
+    with Progress(TextColumn("[bold]pretraining"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.4f}"),
+                  TextColumn("{task.fields[tps]:,.0f} tokens/s"), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("pretraining", total=loaded.steps, loss=float("nan"), tps=0.0)
+        last = run_pretraining(loaded, out, progress=lambda step, m: bar.update(
+            task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]))
+    console.print(f"run {out}: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}"
+                  f"; metrics in {out / 'metrics.jsonl'}, checkpoints in {out / 'checkpoints'}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

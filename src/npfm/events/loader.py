@@ -48,6 +48,12 @@ class PackedBatch:
     def n_events(self) -> int:
         return len(self.run)
 
+    def to(self, device: torch.device | str) -> PackedBatch:
+        """The batch with its tensors on ``device``."""
+        return PackedBatch({k: v.to(device) for k, v in self.fields.items()},
+                           self.cu_seqlens.to(device), self.run.to(device),
+                           self.event.to(device), self.event_fields)
+
     def padded(self, max_len: int | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """(B, L) tensors and a (B, L) bool mask; longer events are cut at ``max_len``."""
         counts = self.cu_seqlens[1:] - self.cu_seqlens[:-1]

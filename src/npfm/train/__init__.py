@@ -1,0 +1,1 @@
+"""Pretraining: configuration, atomic checkpoints and the training loop."""

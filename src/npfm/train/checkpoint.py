@@ -1,0 +1,76 @@
+"""Atomic checkpoints: ``<run>/checkpoints/step-NNNNNNN/`` holds ``model.safetensors``
+(weights), ``config.json`` and ``state.pt`` (optimiser, step, RNG states); ``latest``
+names the newest complete one. A checkpoint is written into a temporary directory and
+renamed into place, and ``latest`` is replaced atomically, so a kill at any moment
+leaves the previous checkpoint intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from npfm.events.errors import NpfmError
+from npfm.events.shards import atomic_write_bytes
+
+
+def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+         config: dict[str, Any], extra: dict[str, Any], keep: int = 2) -> Path:
+    """Write checkpoint ``step`` and point ``latest`` at it; keeps the newest ``keep``."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:07d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), **extra},
+                   tmp / "state.pt")
+        for path in tmp.iterdir():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_bytes(root / "latest", final.name.encode())
+    for old in sorted(p for p in root.glob("step-*") if p != final)[:-max(keep - 1, 0) or None]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stray in root.glob(".tmp-*"):
+        shutil.rmtree(stray, ignore_errors=True)
+    return final
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
+    pointer = run_dir / "checkpoints" / "latest"
+    if not pointer.exists():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    if not (path / "state.pt").exists():
+        raise NpfmError(str(pointer), f"points at {path.name}, which is incomplete",
+                        "delete the run directory's checkpoints/latest to start over")
+    return path
+
+
+def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+         ) -> dict[str, Any]:
+    """Load weights (and optimiser state) from a checkpoint; returns the saved state."""
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        state: dict[str, Any] = torch.load(path / "state.pt", weights_only=False)
+    except (OSError, RuntimeError) as exc:
+        raise NpfmError(str(path), f"checkpoint cannot be loaded ({exc})".replace("\n", " "),
+                        "use a checkpoint written by this model configuration") from None
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return state

@@ -1,0 +1,142 @@
+"""The pretraining loop (one function, in the spirit of nanoGPT).
+
+AdamW with FM4NPP's betas and weight decay (not on norms, biases, embeddings or SSM
+parameters), linear warmup then cosine decay, gradient clipping, bf16 autocast on a GPU,
+DDP under ``torchrun``. Every source of randomness is a function of (seed, step): model
+initialisation from the seed, data order from per-corpus shuffles and a per-step domain
+draw, masks from the step. A killed run therefore resumes from its latest checkpoint,
+fast-forwards the data, and retraces the loss curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from npfm.events.corpus import Corpus
+from npfm.events.loader import EventLoader, PackedBatch
+from npfm.events.shards import atomic_write_bytes
+from npfm.model.foundation import FoundationModel
+from npfm.model.sampling import TemperatureSampler
+from npfm.train import checkpoint
+from npfm.train.config import PretrainConfig
+
+METRICS_LOG = "metrics.jsonl"
+
+
+def lr_at(step: int, config: PretrainConfig) -> float:
+    """Linear warmup to ``lr`` over ``warmup`` steps, then cosine to ``min_lr``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, plain = [], []
+    skip = {id(p) for m in model.modules() for name in getattr(m, "_no_weight_decay", ())
+            if isinstance(p := getattr(m, name, None), torch.nn.Parameter)}
+    for name, p in model.named_parameters():
+        if p.ndim < 2 or id(p) in skip or "embed" in name:
+            plain.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": plain, "weight_decay": 0.0}]
+
+
+def batches(config: PretrainConfig, rank: int = 0, world: int = 1
+            ) -> Iterator[tuple[str, PackedBatch]]:
+    """Endless (corpus name, batch) stream: domains drawn by temperature, each corpus
+    shuffled anew every epoch; deterministic for a given config."""
+    corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
+    loaders = {name: EventLoader(corpus, config.batch_events, shuffle=True, seed=config.seed,
+                                 drop_last=True, rank=rank, world_size=world,
+                                 event_columns=("geometry_id", "data_level"))
+               for name, corpus in corpora.items()}
+    sampler = TemperatureSampler({n: c.n_events for n, c in corpora.items()},
+                                 config.temperature, config.seed)
+    streams: dict[str, Iterator[PackedBatch]] = {}
+    epochs = dict.fromkeys(loaders, 0)
+    for name in sampler:
+        while True:
+            stream = streams.setdefault(name, iter(loaders[name]))
+            batch = next(stream, None)
+            if batch is not None:
+                break
+            epochs[name] += 1
+            if epochs[name] > 1_000_000:
+                raise RuntimeError(f"corpus {name} yields no batch of {config.batch_events}")
+            loaders[name].set_epoch(epochs[name])
+            del streams[name]
+        yield name, batch
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps <= ``step`` (a killed run may have logged further)."""
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()
+                 and json.loads(ln)["step"] <= step]
+        atomic_write_bytes(path, "".join(f"{ln}\n" for ln in lines).encode())
+
+
+def pretrain(config: PretrainConfig, run_dir: Path, *,
+             progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir``; returns the last logged metrics."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) \
+        if torch.cuda.is_available() else torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = FoundationModel(config).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr,
+                                  betas=config.betas)
+    step = 0
+    if (last := checkpoint.latest(run_dir)) is not None:
+        step = int(checkpoint.load(last, model, optimizer)["step"])
+    _truncate_log(run_dir / METRICS_LOG, step)
+    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    data = batches(config, rank, world)
+    for _ in range(step):  # fast-forward the data to where the checkpoint stopped
+        next(data)
+    metrics: dict[str, Any] = {}
+    with open(run_dir / METRICS_LOG, "a") as log:
+        while step < config.steps:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config)
+            domain, batch = next(data)
+            start = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16,
+                                enabled=device.type == "cuda"):
+                loss, metrics = trained(batch.to(device), step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            tokens = int(batch.cu_seqlens[-1])
+            metrics = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, config),
+                       "grad_norm": float(norm), "domain": domain, "tokens": tokens,
+                       "tokens_per_s": tokens / max(time.perf_counter() - start, 1e-9),
+                       **{k: float(v) for k, v in metrics.items()}}
+            if rank == 0 and step % config.log_every == 0:
+                log.write(json.dumps(metrics) + "\n")
+                log.flush()
+            if progress:
+                progress(step, metrics)
+            if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
+                checkpoint.save(run_dir, step, model, optimizer, config.as_dict(), {})
+    if world > 1:
+        dist.destroy_process_group()
+    return metrics

@@ -1,0 +1,141 @@
+"""kNN at larger radius (vs brute force), kNNN and masked-hit objectives."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from npfm.model.knn import knn_larger_radius, later_in_sequence
+from npfm.model.objectives import BatchInfo, KNNNObjective, MaskedHitObjective, masked_mse
+from npfm.model.serialize import cylindrical, raster_order
+
+
+def _brute_force(pos: np.ndarray, r: np.ndarray, cu: list[int], k: int,
+                 later: bool) -> np.ndarray:
+    """(N, k) reference: per hit, stable sort of squared distances over allowed hits."""
+    out = np.full((len(pos), k), -1, dtype=np.int64)
+    for start, stop in itertools.pairwise(cu):
+        for i in range(start, stop):
+            cand = [j for j in range(start, stop) if r[j] > r[i] and (not later or j > i)]
+            d2 = [float(((pos[i] - pos[j]) ** 2).sum()) for j in cand]
+            best = [cand[o] for o in np.argsort(d2, kind="stable")[:k]]
+            out[i, :len(best)] = best
+    return out
+
+
+def _random_batch(counts: list[int], seed: int, grid: bool = False):
+    gen = torch.Generator().manual_seed(seed)
+    n = sum(counts)
+    pos = torch.rand(n, 3, generator=gen, dtype=torch.float64)
+    r = torch.rand(n, generator=gen, dtype=torch.float64)
+    if grid:  # coarse lattice: many exactly equal distances and radii
+        pos, r = (pos * 3).floor() / 3, (r * 4).floor() / 4
+    return pos, r, torch.tensor([0, *itertools.accumulate(counts)])
+
+
+@pytest.mark.parametrize(("grid", "later"), [(False, False), (True, False), (True, True)])
+def test_knn_matches_brute_force(grid: bool, later: bool) -> None:
+    # events of 1, 3 and 7 hits have fewer than k = 5 candidates: padding
+    pos, r, cu = _random_batch([40, 1, 3, 7, 25], seed=1, grid=grid)
+    allowed = later_in_sequence if later else None
+    index, valid = knn_larger_radius(pos, r, cu, 5, allowed, block_size=8)
+    ref = _brute_force(pos.numpy(), r.numpy(), cu.tolist(), 5, later)
+    np.testing.assert_array_equal(index.numpy(), ref)
+    assert torch.equal(valid, index >= 0)
+    assert (~valid).any()
+    assert valid.any()
+
+
+def test_knn_k_larger_than_event() -> None:
+    pos, r, cu = _random_batch([2, 3], seed=2)
+    index, valid = knn_larger_radius(pos, r, cu, 10)
+    assert index.shape == (5, 10)
+    assert valid.sum(1).max() <= 2
+    assert not valid[:, 3:].any()
+
+
+def _raster_event(n: int = 300, seed: int = 0) -> BatchInfo:
+    """One toy barrel event in FM4NPP raster order, normalised (eta, phi, r) positions."""
+    gen = torch.Generator().manual_seed(seed)
+    r = 30 + 45 * torch.rand(n, generator=gen)
+    phi = (2 * torch.rand(n, generator=gen) - 1) * torch.pi
+    z = (2 * torch.rand(n, generator=gen) - 1) * 100
+    eta, phi, r = cylindrical(r * torch.cos(phi), r * torch.sin(phi), z)
+    cu = torch.tensor([0, n])
+    perm = raster_order(eta, phi, r, cu)
+    pos = torch.stack([eta / 4, phi / torch.pi, r / 75], 1)[perm]
+    return BatchInfo(pos=pos, r=r[perm], cu_seqlens=cu)
+
+
+def test_leak_free_targets_come_later() -> None:
+    info = _raster_event()
+    query = torch.arange(len(info.r))[:, None]
+    leaky, leaky_valid = KNNNObjective(8, k=30).targets(info)
+    free, free_valid = KNNNObjective(8, k=30, leak_free=True).targets(info)
+    assert (leaky[leaky_valid] <= query.expand_as(leaky)[leaky_valid]).any()
+    assert (free[free_valid] > query.expand_as(free)[free_valid]).all()
+    for index, valid in ((leaky, leaky_valid), (free, free_valid)):
+        target_r = info.r[index.clamp_min(0)]
+        assert (target_r[valid] > info.r[:, None].expand_as(target_r)[valid]).all()
+
+
+def test_knnn_loss_finite_and_trainable() -> None:
+    torch.manual_seed(0)
+    info = _raster_event(n=200)
+    hidden = torch.randn(200, 16)
+    objective = KNNNObjective(16, k=30, leak_free=True)
+    optimiser = torch.optim.Adam(objective.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        loss, metrics = objective(hidden, info)
+        assert torch.isfinite(loss)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert 0 < metrics["knnn_valid_fraction"] < 1
+
+
+def test_padded_targets_do_not_contribute() -> None:
+    gen = torch.Generator().manual_seed(3)
+    pred = torch.randn(6, 4, 3, generator=gen, requires_grad=True)
+    target = torch.randn(6, 4, 3, generator=gen)
+    valid = torch.rand(6, 4, generator=gen) < 0.5
+    loss = masked_mse(pred, target, valid)
+    (grad,) = torch.autograd.grad(loss, pred)
+    garbage = target.clone()
+    garbage[~valid] = torch.nan
+    garbage_loss = masked_mse(pred, garbage, valid)
+    (garbage_grad,) = torch.autograd.grad(garbage_loss, pred)
+    assert torch.equal(loss, garbage_loss)
+    assert torch.equal(grad, garbage_grad)
+    assert not grad[~valid].any()
+    expected = ((pred - target) ** 2).mean(-1)[valid].mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_masked_hit_objective_only_masked_positions() -> None:
+    torch.manual_seed(0)
+    objective = MaskedHitObjective(16, 6, mask_ratio=0.25)
+    mask = objective.choose_mask(40, torch.Generator().manual_seed(5))
+    assert mask.dtype == torch.bool
+    assert mask.sum() == 10
+    assert torch.equal(mask, objective.choose_mask(40, torch.Generator().manual_seed(5)))
+    hidden = torch.randn(40, 16)
+    features = torch.randn(40, 6)
+    info = BatchInfo(pos=torch.zeros(40, 3), r=torch.zeros(40),
+                     cu_seqlens=torch.tensor([0, 40]), features=features, mask=mask)
+    loss, metrics = objective(hidden, info)
+    changed = features.clone()
+    changed[~mask] = 1e6
+    loss_changed, _ = objective(hidden, BatchInfo(info.pos, info.r, info.cu_seqlens,
+                                                  changed, mask))
+    assert torch.equal(loss, loss_changed)
+    assert metrics["mhm_mask_fraction"] == 0.25
+    tokens = objective.apply_mask(hidden, mask)
+    assert torch.equal(tokens[~mask], hidden[~mask])
+    assert torch.equal(tokens[mask], objective.mask_embedding.expand(10, 16))
