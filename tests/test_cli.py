@@ -27,8 +27,9 @@ def test_import_aleph_is_reproducible(aleph_dir: Path, tmp_path: Path) -> None:
 def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "phase1.yaml"
+    config = Path(__file__).resolve().parents[1] / "configs" / "pretrain-tiny.yaml"
     args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "20",
-            "--recipe", str(recipe)]
+            "--recipe", str(recipe), "--pretrain-config", str(config), "--pretrain-steps", "12"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
@@ -46,6 +47,8 @@ def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -
     assert curation["totals"]["read"] == curation["totals"]["kept"] + \
         curation["totals"]["quarantined"]
     assert len(curation["sources"]) == 7
+    assert len((out / "pretrain-tiny/metrics.jsonl").read_text().splitlines()) == 12
+    assert (out / "pretrain-loss.png").stat().st_size > 10_000
 
 
 def test_inspect_hits_table_and_plot(corpus_dir: Path, tmp_path: Path) -> None:

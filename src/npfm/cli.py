@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import sys
@@ -39,6 +40,7 @@ from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
 from npfm.train.config import load_config
 from npfm.train.loop import pretrain as run_pretraining
+from npfm.train.report import plot_loss
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -179,10 +181,14 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
          events: Annotated[int, typer.Option(help="simulated events per pair")] = 250,
          workers: Annotated[int, typer.Option(help="local worker processes")] = 2,
          recipe_file: Annotated[Path, typer.Option("--recipe", help="curation recipe")] = Path(
-             "recipes/phase1.yaml")) -> None:
+             "recipes/phase1.yaml"),
+         pretrain_config: Annotated[Path, typer.Option(help="pretraining config")] = Path(
+             "configs/pretrain-tiny.yaml"),
+         pretrain_steps: Annotated[int | None, typer.Option(help="override its steps")] = None,
+         ) -> None:
     """The main job: real ALEPH archive data and a mixed simulated corpus (sPHENIX pp200,
     ALEPH ee_z, ZEUS ep_hera, ePIC ep_eic), validated and summarised, a physics report,
-    and the Phase-I curation recipe at 1% size."""
+    the Phase-I curation recipe at 1% size, and tiny pretraining on the mixed corpus."""
     archive, mixed = out / "aleph-archive", out / "mixed-sim"
     for path in (archive, mixed):
         if (path / "manifest.json").exists():  # a finished corpus from an earlier demo
@@ -208,9 +214,22 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     if (phase1 / "manifest.json").exists():
         shutil.rmtree(phase1)
     curate(recipe_file, phase1, scale=0.01, keep_going=False)
+    console.rule("5. pretraining: tiny Mamba-2, leak-free kNNN, on the mixed corpus")
+    run = out / "pretrain-tiny"
+    if run.exists():
+        shutil.rmtree(run)
+    config = dataclasses.replace(load_config(pretrain_config, steps=pretrain_steps),
+                                 corpora=({"path": str(mixed), "name": "mixed-sim"},))
+    with _progress() as bar:
+        task = bar.add_task("pretraining", total=config.steps)
+        run_pretraining(config, run, progress=lambda step, m: bar.update(task, completed=step))
+    first, last = plot_loss(run / "metrics.jsonl", out / "pretrain-loss.png")
+    console.print(f"loss: {first:.4f} (first 10 steps) -> {last:.4f} (last 10 steps); "
+                  f"plot {out / 'pretrain-loss.png'}")
     console.print(f"demo outputs in {out}/: aleph-archive/, mixed-sim/ and phase1/ "
                   "(corpora; phase1/curation.json accounts for every event), *.png "
-                  "(per-event histograms), physics-validation/report.md")
+                  "(per-event histograms, loss curve), physics-validation/report.md, "
+                  "pretrain-tiny/ (checkpoints, metrics.jsonl)")
 
 
 def _options(pairs: list[str], flag: str) -> dict[str, Any]:
