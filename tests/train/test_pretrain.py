@@ -94,3 +94,18 @@ def test_config_errors_name_the_key(tmp_path: Path, corpus: Path) -> None:
         load_config(_config(tmp_path, corpus, lerning_rate=1))
     with pytest.raises(NpfmError, match="objective: unknown objective 'mlm'"):
         load_config(_config(tmp_path, corpus, objective="mlm"))
+
+
+@pytest.mark.parametrize(("backbone", "objective", "order"), [
+    ("attention", "masked", "hilbert"), ("mamba2", "knnn", "radial")])
+def test_other_backbones_objectives_and_orders_train(tmp_path: Path, corpus: Path,
+                                                     backbone: str, objective: str,
+                                                     order: str) -> None:
+    from npfm.train.loop import pretrain
+
+    config = load_config(_config(tmp_path, corpus, backbone=backbone, objective=objective,
+                                 order=order, steps=4, checkpoint_every=4))
+    metrics = pretrain(config, tmp_path / "run")
+    assert metrics["step"] == 4
+    assert metrics["loss"] > 0
+    assert len(_losses(tmp_path / "run")) == 4
