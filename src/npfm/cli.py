@@ -41,6 +41,7 @@ from npfm.physics import list_configs
 from npfm.train.config import load_config
 from npfm.train.loop import pretrain as run_pretraining
 from npfm.train.report import plot_loss
+from npfm.train.scaling import scaling_report, sweep
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -349,6 +350,43 @@ def pretrain(
             task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]))
     console.print(f"run {out}: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}"
                   f"; metrics in {out / 'metrics.jsonl'}, checkpoints in {out / 'checkpoints'}")
+
+
+def _list(text: str, cast: Callable[[str], Any], flag: str) -> list[Any]:
+    try:
+        return [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise NpfmError(f"{flag} {text!r}", "not a comma-separated list", f"e.g. {flag} "
+                        "tiny,m1") from None
+
+
+@app.command()
+@_clean_errors
+def scaling(
+    config: Annotated[Path, typer.Argument(help="base pretraining config YAML")],
+    out: Annotated[Path, typer.Option(help="sweep directory (finished runs are reused)")],
+    sizes: Annotated[str, typer.Option(help="model sizes, e.g. tiny,m1,m2")] = "tiny,m1,m2",
+    steps: Annotated[str, typer.Option(help="step budgets, e.g. 50,100,200")] = "50,100,200",
+    seeds: Annotated[str, typer.Option(help="seeds per point, e.g. 1,2,3")] = "1",
+) -> None:
+    """Sweep model sizes and step budgets; fit L = a N^-alpha + c with bootstrap CIs."""
+    base = load_config(config)
+    rows = sweep(base, _list(sizes, str, "--sizes"), _list(steps, int, "--steps"), out,
+                 seeds=tuple(_list(seeds, int, "--seeds")))
+    report = scaling_report(rows, out)
+    table = Table(title=f"scaling fits ({out / 'scaling.json'}, {out / 'scaling.png'})")
+    for col in ("fit", "alpha", "68% CI", "95% CI", "points"):
+        table.add_column(col)
+    for name, fit in report.items():
+        if not isinstance(fit, dict) or "fit" not in fit:
+            continue
+        if fit["fit"] is None:
+            table.add_row(name, "-", "-", "-", fit.get("reason", ""))
+            continue
+        ci = fit["fit"]["intervals"]["alpha"]
+        table.add_row(name, f"{fit['fit']['alpha']:.3f}", f"{ci['68'][0]:.3f}-{ci['68'][1]:.3f}",
+                      f"{ci['95'][0]:.3f}-{ci['95'][1]:.3f}", str(fit["fit"]["n_points"]))
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry point
