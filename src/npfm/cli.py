@@ -39,6 +39,7 @@ from npfm.formats import aleph_text
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
 from npfm.train.config import load_config
+from npfm.train.embed import embed as run_embedding
 from npfm.train.loop import pretrain as run_pretraining
 from npfm.train.report import plot_loss
 from npfm.train.scaling import scaling_report, sweep
@@ -387,6 +388,28 @@ def scaling(
         table.add_row(name, f"{fit['fit']['alpha']:.3f}", f"{ci['68'][0]:.3f}-{ci['68'][1]:.3f}",
                       f"{ci['95'][0]:.3f}-{ci['95'][1]:.3f}", str(fit["fit"]["n_points"]))
     console.print(table)
+
+
+@app.command()
+@_clean_errors
+def embed(
+    run: Annotated[Path, typer.Argument(help="pretraining run directory")],
+    corpus: Annotated[Path, typer.Option(help="corpus to embed")],
+    out: Annotated[Path, typer.Option(help="output directory for Parquet embeddings")],
+    split: Annotated[str | None, typer.Option(help="only events of this split")] = None,
+    layers: Annotated[str, typer.Option(help="last, all or mix (mean of the layers)")] = "last",
+    batch_events: Annotated[int, typer.Option(help="events per forward pass")] = 16,
+) -> None:
+    """Export frozen per-hit embeddings of a corpus (or one split) from a run's checkpoint."""
+    total = Corpus.open(corpus).n_events
+    with _progress() as bar:
+        task = bar.add_task("embedding", total=total)
+        summary = run_embedding(run, corpus, out, split=split, layers=layers,
+                                batch_events=batch_events,
+                                progress=lambda n: bar.update(task, completed=n))
+    console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
+                  f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
+                  "max_hits not embedded; see embeddings.json")
 
 
 def main() -> None:  # pragma: no cover - console entry point
