@@ -25,6 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 from npfm import __version__
+from npfm.catalog.models import open_catalog
+from npfm.catalog.register import register
 from npfm.curate.pipeline import curate as run_curation
 from npfm.curate.recipe import load_recipe
 from npfm.detectors import list_geometries, validation
@@ -410,6 +412,27 @@ def embed(
     console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
                   f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
                   "max_hits not embedded; see embeddings.json")
+
+
+catalog_app = typer.Typer(help="The catalog of corpora, runs, geometries and provenance.",
+                          no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("register")
+@_clean_errors
+def catalog_register(
+    paths: Annotated[list[Path], typer.Argument(help="corpus dirs, run dirs, geometry YAML, "
+                                                "PROV-JSON files")],
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the catalog")] =
+        "sqlite:///npfm-catalog.sqlite",
+) -> None:
+    """Import what other commands produce, without retyping it."""
+    session_factory = open_catalog(db)
+    with session_factory() as session:
+        for path in paths:
+            for message in register(path, session):
+                console.print(message)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,1 @@
+"""Catalog of corpora, geometries, checkpoints, benchmark results and their provenance."""

@@ -1,0 +1,167 @@
+"""SQLAlchemy models of the npfm catalog and ``open_catalog``.
+
+Types are portable (String with lengths, BigInteger, JSON), so the same models run on
+SQLite and PostgreSQL. Identity is content: a dataset is its manifest's sha256, a
+checkpoint its weights' sha256, a geometry its YAML file's sha256.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+)
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+SHA256 = String(64)
+PATH = String(1024)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all catalog tables."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Dataset(Base):
+    """A corpus directory, identified by the sha256 of its ``manifest.json``."""
+
+    __tablename__ = "dataset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    title: Mapped[str] = mapped_column(String(1024))
+    identifier: Mapped[str] = mapped_column(String(512))
+    schema_version: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(BigInteger)
+    license: Mapped[str] = mapped_column(String(512))
+    creators: Mapped[list[Any]]
+    created: Mapped[str] = mapped_column(String(64))  # ISO 8601, as in the manifest
+    path: Mapped[str] = mapped_column(PATH)
+    manifest_sha256: Mapped[str] = mapped_column(SHA256, unique=True)
+
+    files: Mapped[list[File]] = relationship(back_populates="dataset",
+                                             cascade="all, delete-orphan")
+
+
+class File(Base):
+    """One shard of a dataset, as listed in its manifest."""
+
+    __tablename__ = "file"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    path: Mapped[str] = mapped_column(PATH)  # relative to the dataset directory
+    sha256: Mapped[str] = mapped_column(SHA256, index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    events: Mapped[int] = mapped_column(BigInteger)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="files")
+    replicas: Mapped[list[Replica]] = relationship(back_populates="file",
+                                                   cascade="all, delete-orphan")
+
+
+class Replica(Base):
+    """A copy of a file at a storage site (a Rucio RSE, or ``local``)."""
+
+    __tablename__ = "replica"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
+    site: Mapped[str] = mapped_column(String(256))
+    url: Mapped[str] = mapped_column(String(2048))  # physical file name (PFN)
+    adler32: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(32), default="available")
+
+    file: Mapped[File] = relationship(back_populates="replicas")
+
+
+class Geometry(Base):
+    """A detector geometry YAML file."""
+
+    __tablename__ = "geometry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    geometry_id: Mapped[str] = mapped_column(String(128))  # the YAML's ``id``
+    version: Mapped[str] = mapped_column(String(64))
+    experiment: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(PATH)
+    sha256: Mapped[str] = mapped_column(SHA256, unique=True)
+
+
+class Checkpoint(Base):
+    """The latest checkpoint of a pretraining run, identified by its weights' sha256."""
+
+    __tablename__ = "checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_path: Mapped[str] = mapped_column(PATH)
+    step: Mapped[int] = mapped_column(BigInteger)
+    model_sha256: Mapped[str] = mapped_column(SHA256, unique=True)
+    config: Mapped[dict[str, Any]]
+
+
+class BenchmarkResult(Base):
+    """One benchmark metric with its interval and seeds."""
+
+    __tablename__ = "benchmark_result"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    task: Mapped[str] = mapped_column(String(256))
+    metric: Mapped[str] = mapped_column(String(128))
+    value: Mapped[float] = mapped_column(Float)
+    lo: Mapped[float | None] = mapped_column(Float)
+    hi: Mapped[float | None] = mapped_column(Float)
+    seeds: Mapped[list[Any]]
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoint.id"))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("dataset.id"))
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ProvenanceEdge(Base):
+    """``source`` --relation--> ``target``; kinds are table names or ``sha256``."""
+
+    __tablename__ = "provenance_edge"
+    __table_args__ = (UniqueConstraint("source_kind", "source_id", "target_kind",
+                                       "target_id", "relation", name="uq_edge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(128))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(128))
+    relation: Mapped[str] = mapped_column(String(64))  # derived_from, trained_on, ...
+
+
+def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Session]:
+    """A session factory for the catalog at ``url``, creating missing tables.
+
+    Tables are made with ``Base.metadata.create_all``; schema migrations (Alembic) are
+    not yet wired, so a changed model needs a fresh database.
+    """
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine)

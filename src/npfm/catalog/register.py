@@ -1,0 +1,151 @@
+"""Register what a path holds in the catalog, reading its own metadata (no retyping).
+
+``register(path, session)`` recognises a corpus directory (``manifest.json``), a
+pretraining run (``checkpoints/latest``), a geometry YAML file and a standalone
+PROV-JSON document, adds its rows and returns one-line messages of what was added.
+Registering the same thing again adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from npfm.catalog.models import Checkpoint, Dataset, File, Geometry, ProvenanceEdge, Replica
+from npfm.detectors import load_geometry
+from npfm.events.errors import NpfmError
+from npfm.events.shards import read_json, sha256_file
+from npfm.train import checkpoint as ckpt
+
+
+def register(path: Path, session: Session) -> list[str]:
+    """Detect what ``path`` is, add it to the catalog and commit; returns messages."""
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        messages = register_corpus(path, session)
+    elif (path / "checkpoints" / "latest").is_file():
+        messages = register_run(path, session)
+    elif path.is_file() and path.suffix in (".yaml", ".yml"):
+        messages = register_geometry(path, session)
+    elif path.is_file() and path.suffix == ".json" and _is_prov(path):
+        messages = register_prov(path, session)
+    else:
+        raise NpfmError(str(path), "not a corpus directory, pretraining run, geometry YAML "
+                        "or PROV-JSON file", "pass one of those (a corpus directory holds "
+                        "manifest.json, a run checkpoints/latest)")
+    session.commit()
+    return messages
+
+
+def register_corpus(path: Path, session: Session) -> list[str]:
+    """A corpus directory: one Dataset, one File (with a local Replica) per shard."""
+    manifest_path = path / "manifest.json"
+    digest = sha256_file(manifest_path)
+    found = session.scalar(select(Dataset).where(Dataset.manifest_sha256 == digest))
+    if found is not None:
+        return [f"dataset {found.name} already registered (manifest sha256 {digest[:12]})"]
+    manifest = read_json(manifest_path, "corpus manifest")
+    citation = manifest.get("citation", {})
+    root = path.resolve()
+    dataset = Dataset(
+        name=manifest["name"], title=citation.get("title", manifest["name"]),
+        identifier=citation.get("identifier", ""), schema_version=manifest["schema_version"],
+        events=manifest["events"], hits=manifest["hits"], license=citation.get("license", ""),
+        creators=list(citation.get("creators", [])), created=manifest["created"],
+        path=str(root), manifest_sha256=digest)
+    for shard in manifest["shards"]:
+        file = File(path=shard["path"], sha256=shard["sha256"], bytes=shard["bytes"],
+                    events=shard["events"])
+        file.replicas.append(Replica(site="local", url=(root / shard["path"]).as_uri(),
+                                     status="available"))
+        dataset.files.append(file)
+    session.add(dataset)
+    return [f"dataset {dataset.name}: {len(dataset.files)} file(s), {dataset.events} events "
+            f"(manifest sha256 {digest[:12]})"]
+
+
+def _corpus_paths(config: dict[str, Any], run: Path) -> Iterator[Path]:
+    """Resolved corpus paths of a pretraining config (relative ones: to the run or cwd)."""
+    for entry in config.get("corpora", []):
+        raw = Path(entry["path"] if isinstance(entry, dict) else entry)
+        if raw.is_absolute() or not (run / raw).exists():
+            yield raw.resolve()
+        else:
+            yield (run / raw).resolve()
+
+
+def register_run(path: Path, session: Session) -> list[str]:
+    """A run's latest checkpoint, with ``trained_on`` edges to its registered corpora."""
+    latest = ckpt.latest(path)
+    assert latest is not None, "register() checked that checkpoints/latest exists"
+    digest = sha256_file(latest / "model.safetensors")
+    messages = []
+    found = session.scalar(select(Checkpoint).where(Checkpoint.model_sha256 == digest))
+    config = json.loads((latest / "config.json").read_text())
+    if found is None:
+        session.add(Checkpoint(run_path=str(path.resolve()), step=int(latest.name[5:]),
+                               model_sha256=digest, config=config))
+        messages.append(f"checkpoint {latest.name} of {path} (model sha256 {digest[:12]})")
+    else:
+        messages.append(f"checkpoint {latest.name} already registered "
+                        f"(model sha256 {digest[:12]})")
+    for corpus in _corpus_paths(config, path):
+        dataset = session.scalar(select(Dataset).where(Dataset.path == str(corpus))
+                                 .order_by(Dataset.id.desc()))
+        if dataset is None:
+            messages.append(f"corpus {corpus} is not registered; no trained_on edge "
+                            "(register it, then the run again)")
+        elif _add_edge(session, "checkpoint", digest, "dataset", dataset.manifest_sha256,
+                       "trained_on"):
+            messages.append(f"edge: checkpoint {latest.name} trained_on dataset {dataset.name}")
+    return messages
+
+
+def register_geometry(path: Path, session: Session) -> list[str]:
+    """A detector geometry YAML file, validated by ``load_geometry``."""
+    geometry = load_geometry(str(path))
+    digest = sha256_file(path)
+    if session.scalar(select(Geometry).where(Geometry.sha256 == digest)) is not None:
+        return [f"geometry {geometry.id} v{geometry.version} already registered"]
+    session.add(Geometry(geometry_id=geometry.id, version=geometry.version,
+                         experiment=geometry.experiment, path=str(path.resolve()),
+                         sha256=digest))
+    return [f"geometry {geometry.id} v{geometry.version} ({geometry.experiment}, "
+            f"sha256 {digest[:12]})"]
+
+
+def _is_prov(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "entity" in doc and "prefix" in doc
+
+
+def register_prov(path: Path, session: Session) -> list[str]:
+    """``derived_from`` edges between the sha256s of a PROV-JSON document's entities."""
+    doc = read_json(path, "PROV-JSON document")
+    sha = {key: attrs.get("npfm:sha256") for key, attrs in doc.get("entity", {}).items()}
+    added = 0
+    for relation in doc.get("wasDerivedFrom", {}).values():
+        source = sha.get(relation.get("prov:generatedEntity"))
+        target = sha.get(relation.get("prov:usedEntity"))
+        if isinstance(source, str) and isinstance(target, str):
+            added += _add_edge(session, "sha256", source, "sha256", target, "derived_from")
+    return [f"{path}: {added} derived_from edge(s) between entity sha256s"]
+
+
+def _add_edge(session: Session, source_kind: str, source_id: str, target_kind: str,
+              target_id: str, relation: str) -> bool:
+    """Add a provenance edge unless present (autoflush sees pending ones); True if added."""
+    key = {"source_kind": source_kind, "source_id": source_id, "target_kind": target_kind,
+           "target_id": target_id, "relation": relation}
+    if session.scalar(select(ProvenanceEdge).filter_by(**key)) is not None:
+        return False
+    session.add(ProvenanceEdge(**key))
+    return True
