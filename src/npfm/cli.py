@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from npfm import __version__
+from npfm import __version__, cli_model
 from npfm.catalog.models import open_catalog
 from npfm.catalog.register import register
+from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.curate.pipeline import curate as run_curation
 from npfm.curate.recipe import load_recipe
 from npfm.detectors import list_geometries, validation
@@ -41,36 +30,11 @@ from npfm.formats import aleph_text
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
 from npfm.train.config import load_config
-from npfm.train.embed import embed as run_embedding
 from npfm.train.loop import pretrain as run_pretraining
 from npfm.train.report import plot_loss
-from npfm.train.scaling import scaling_report, sweep
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _clean_errors(func: F) -> F:
-    """Turn NpfmError into one line on stderr and exit status 2."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NpfmError as err:
-            print(f"npfm: error: {err}", file=sys.stderr)
-            raise typer.Exit(2) from None
-    return wrapper  # type: ignore[return-value]
-
-
-def _progress(unit: str = "events", bytes_: bool = False) -> Progress:
-    speed = TransferSpeedColumn() if bytes_ else TextColumn("")
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-                    MofNCompleteColumn() if not bytes_ else speed, TimeRemainingColumn(),
-                    console=console)
-
-
 @app.command()
 def version() -> None:
     """Print the npfm version."""
@@ -78,11 +42,11 @@ def version() -> None:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def validate(corpus: Annotated[Path, typer.Argument(help="corpus directory")]) -> None:
     """Check every shard against the manifest (sha256, counts) and the schema."""
     opened = Corpus.open(corpus)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("validating", total=opened.n_events)
         totals = opened.validate(progress=lambda n: bar.advance(task, n))
     console.print(f"[green]OK[/] {corpus}: {len(opened.shards)} shards, "
@@ -109,14 +73,14 @@ def _summary_table(summary: Summary, title: str) -> Table:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def inspect(corpus: Annotated[Path, typer.Argument(help="corpus directory")],
             plot: Annotated[Path | None, typer.Option(help="write a PNG histogram of hits "
                                                       "per event per subsystem")] = None
             ) -> None:
     """Summarise a corpus: events, hits per event per subsystem, labels present."""
     opened = Corpus.open(corpus)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("reading", total=opened.n_events)
         summary = summarize(opened, progress=lambda n: bar.advance(task, n))
     print_summary(opened, summary)
@@ -143,7 +107,7 @@ def print_summary(corpus: Corpus, summary: Summary) -> None:
 
 
 @app.command("import-aleph")
-@_clean_errors
+@clean_errors
 def import_aleph(
     aleph_dir: Annotated[Path, typer.Argument(help="directory of MIT ALEPH .aleph files")],
     out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
@@ -164,7 +128,7 @@ def import_aleph(
         provenance=Provenance(command="npfm import-aleph", config={"aleph_dir": str(aleph_dir)},
                               inputs=inputs), shard_events=250)
     stats = {"linked": 0, "reco_only": 0, "truth_only": 0}
-    with _progress(bytes_=True) as bar:
+    with progress_bar(bytes_=True) as bar:
         task = bar.add_task("importing ALEPH", total=sum(i["bytes"] for i in inputs))
         events = aleph_text.read_archive(paths, progress=lambda n: bar.advance(task, n),
                                          stats=stats)
@@ -179,7 +143,7 @@ DEMO_PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"), ("zeus", "ep_hera"), ("ep
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .aleph files")],
          out: Annotated[Path, typer.Option(help="output directory")] = Path("demo"),
          events: Annotated[int, typer.Option(help="simulated events per pair")] = 250,
@@ -205,7 +169,7 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     jobs = [SimulationJob(detector, physics, events, seed=i + 1,
                           shard_events=max(1, -(-events // 2)))
             for i, (detector, physics) in enumerate(DEMO_PAIRS)]
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("simulating", total=events * len(jobs))
         run_jobs(jobs, mixed, name="demo-mixed", workers=workers, command="npfm demo",
                  progress=lambda n: bar.advance(task, n))
@@ -224,7 +188,7 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
         shutil.rmtree(run)
     config = dataclasses.replace(load_config(pretrain_config, steps=pretrain_steps),
                                  corpora=({"path": str(mixed), "name": "mixed-sim"},))
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("pretraining", total=config.steps)
         run_pretraining(config, run, progress=lambda step, m: bar.update(task, completed=step))
     first, last = plot_loss(run / "metrics.jsonl", out / "pretrain-loss.png")
@@ -251,7 +215,7 @@ def _options(pairs: list[str], flag: str) -> dict[str, Any]:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def simulate(
     detector: Annotated[str, typer.Option(help="geometry: " + ", ".join(list_geometries()))],
     physics: Annotated[str, typer.Option(help="configuration: " + ", ".join(list_configs()))],
@@ -273,7 +237,7 @@ def simulate(
     job = SimulationJob(detector, physics, events, seed=seed, shard_events=shard_events,
                         run=run, physics_options=_options(option or [], "--option"),
                         sim_options=_options(sim_option or [], "--sim-option"))
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"{detector} x {physics}", total=events)
         manifest = run_job(job, out, workers=workers, scheduler=scheduler,
                            command=" ".join(["npfm", *sys.argv[1:]]),
@@ -283,7 +247,7 @@ def simulate(
 
 
 @app.command("validate-physics")
-@_clean_errors
+@clean_errors
 def validate_physics(
     out: Annotated[Path, typer.Option(help="report directory")] = Path("physics-validation"),
     seed: Annotated[int, typer.Option(help="seed of every sample")] = 1,
@@ -303,7 +267,7 @@ def validate_physics(
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def curate(
     recipe: Annotated[Path, typer.Argument(help="recipe YAML, e.g. recipes/phase1.yaml")],
     out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
@@ -316,7 +280,7 @@ def curate(
     loaded = load_recipe(recipe, scale=scale)
     sizes = [s.job.n_events if s.job else s.max_events for s in loaded.sources]
     total = None if None in sizes else sum(n for n in sizes if n is not None)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"curating {loaded.name}", total=total)
         report = run_curation(loaded, out, keep_going=keep_going,
                               command=" ".join(["npfm", *sys.argv[1:]]),
@@ -335,84 +299,8 @@ def curate(
     validate(out)
 
 
-@app.command()
-@_clean_errors
-def pretrain(
-    config: Annotated[Path, typer.Argument(help="pretraining config YAML")],
-    out: Annotated[Path, typer.Option(help="run directory (resumes from its checkpoint)")],
-    steps: Annotated[int | None, typer.Option(help="override the config's steps")] = None,
-) -> None:
-    """Self-supervised pretraining; a killed run resumes where it stopped."""
-    loaded = load_config(config, steps=steps)
-    with Progress(TextColumn("[bold]pretraining"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.4f}"),
-                  TextColumn("{task.fields[tps]:,.0f} tokens/s"), TimeRemainingColumn(),
-                  console=console) as bar:
-        task = bar.add_task("pretraining", total=loaded.steps, loss=float("nan"), tps=0.0)
-        last = run_pretraining(loaded, out, progress=lambda step, m: bar.update(
-            task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]))
-    console.print(f"run {out}: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}"
-                  f"; metrics in {out / 'metrics.jsonl'}, checkpoints in {out / 'checkpoints'}")
-
-
-def _list(text: str, cast: Callable[[str], Any], flag: str) -> list[Any]:
-    try:
-        return [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise NpfmError(f"{flag} {text!r}", "not a comma-separated list", f"e.g. {flag} "
-                        "tiny,m1") from None
-
-
-@app.command()
-@_clean_errors
-def scaling(
-    config: Annotated[Path, typer.Argument(help="base pretraining config YAML")],
-    out: Annotated[Path, typer.Option(help="sweep directory (finished runs are reused)")],
-    sizes: Annotated[str, typer.Option(help="model sizes, e.g. tiny,m1,m2")] = "tiny,m1,m2",
-    steps: Annotated[str, typer.Option(help="step budgets, e.g. 50,100,200")] = "50,100,200",
-    seeds: Annotated[str, typer.Option(help="seeds per point, e.g. 1,2,3")] = "1",
-) -> None:
-    """Sweep model sizes and step budgets; fit L = a N^-alpha + c with bootstrap CIs."""
-    base = load_config(config)
-    rows = sweep(base, _list(sizes, str, "--sizes"), _list(steps, int, "--steps"), out,
-                 seeds=tuple(_list(seeds, int, "--seeds")))
-    report = scaling_report(rows, out)
-    table = Table(title=f"scaling fits ({out / 'scaling.json'}, {out / 'scaling.png'})")
-    for col in ("fit", "alpha", "68% CI", "95% CI", "points"):
-        table.add_column(col)
-    for name, fit in report.items():
-        if not isinstance(fit, dict) or "fit" not in fit:
-            continue
-        if fit["fit"] is None:
-            table.add_row(name, "-", "-", "-", fit.get("reason", ""))
-            continue
-        ci = fit["fit"]["intervals"]["alpha"]
-        table.add_row(name, f"{fit['fit']['alpha']:.3f}", f"{ci['68'][0]:.3f}-{ci['68'][1]:.3f}",
-                      f"{ci['95'][0]:.3f}-{ci['95'][1]:.3f}", str(fit["fit"]["n_points"]))
-    console.print(table)
-
-
-@app.command()
-@_clean_errors
-def embed(
-    run: Annotated[Path, typer.Argument(help="pretraining run directory")],
-    corpus: Annotated[Path, typer.Option(help="corpus to embed")],
-    out: Annotated[Path, typer.Option(help="output directory for Parquet embeddings")],
-    split: Annotated[str | None, typer.Option(help="only events of this split")] = None,
-    layers: Annotated[str, typer.Option(help="last, all or mix (mean of the layers)")] = "last",
-    batch_events: Annotated[int, typer.Option(help="events per forward pass")] = 16,
-) -> None:
-    """Export frozen per-hit embeddings of a corpus (or one split) from a run's checkpoint."""
-    total = Corpus.open(corpus).n_events
-    with _progress() as bar:
-        task = bar.add_task("embedding", total=total)
-        summary = run_embedding(run, corpus, out, split=split, layers=layers,
-                                batch_events=batch_events,
-                                progress=lambda n: bar.update(task, completed=n))
-    console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
-                  f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
-                  "max_hits not embedded; see embeddings.json")
-
+for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
+    app.command()(_command)
 
 catalog_app = typer.Typer(help="The catalog of corpora, runs, geometries and provenance.",
                           no_args_is_help=True)
@@ -420,7 +308,7 @@ app.add_typer(catalog_app, name="catalog")
 
 
 @catalog_app.command("register")
-@_clean_errors
+@clean_errors
 def catalog_register(
     paths: Annotated[list[Path], typer.Argument(help="corpus dirs, run dirs, geometry YAML, "
                                                 "PROV-JSON files")],

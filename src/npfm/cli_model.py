@@ -1,0 +1,101 @@
+"""Commands of the foundation model: pretrain, scaling and embed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from npfm.cli_common import clean_errors, console, progress_bar
+from npfm.events.corpus import Corpus
+from npfm.events.errors import NpfmError
+from npfm.train.config import load_config
+from npfm.train.embed import embed as run_embedding
+from npfm.train.loop import pretrain as run_pretraining
+from npfm.train.scaling import scaling_report, sweep
+
+
+@clean_errors
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="pretraining config YAML")],
+    out: Annotated[Path, typer.Option(help="run directory (resumes from its checkpoint)")],
+    steps: Annotated[int | None, typer.Option(help="override the config's steps")] = None,
+) -> None:
+    """Self-supervised pretraining; a killed run resumes where it stopped."""
+    loaded = load_config(config, steps=steps)
+    with Progress(TextColumn("[bold]pretraining"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.4f}"),
+                  TextColumn("{task.fields[tps]:,.0f} tokens/s"), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("pretraining", total=loaded.steps, loss=float("nan"), tps=0.0)
+        last = run_pretraining(loaded, out, progress=lambda step, m: bar.update(
+            task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]))
+    console.print(f"run {out}: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}"
+                  f"; metrics in {out / 'metrics.jsonl'}, checkpoints in {out / 'checkpoints'}")
+
+
+def _list(text: str, cast: Callable[[str], Any], flag: str) -> list[Any]:
+    try:
+        return [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise NpfmError(f"{flag} {text!r}", "not a comma-separated list", f"e.g. {flag} "
+                        "tiny,m1") from None
+
+
+@clean_errors
+def scaling(
+    config: Annotated[Path, typer.Argument(help="base pretraining config YAML")],
+    out: Annotated[Path, typer.Option(help="sweep directory (finished runs are reused)")],
+    sizes: Annotated[str, typer.Option(help="model sizes, e.g. tiny,m1,m2")] = "tiny,m1,m2",
+    steps: Annotated[str, typer.Option(help="step budgets, e.g. 50,100,200")] = "50,100,200",
+    seeds: Annotated[str, typer.Option(help="seeds per point, e.g. 1,2,3")] = "1",
+) -> None:
+    """Sweep model sizes and step budgets; fit L = a N^-alpha + c with bootstrap CIs."""
+    base = load_config(config)
+    rows = sweep(base, _list(sizes, str, "--sizes"), _list(steps, int, "--steps"), out,
+                 seeds=tuple(_list(seeds, int, "--seeds")))
+    report = scaling_report(rows, out)
+    table = Table(title=f"scaling fits ({out / 'scaling.json'}, {out / 'scaling.png'})")
+    for col in ("fit", "alpha", "68% CI", "95% CI", "points"):
+        table.add_column(col)
+    for name, fit in report.items():
+        if not isinstance(fit, dict) or "fit" not in fit:
+            continue
+        if fit["fit"] is None:
+            table.add_row(name, "-", "-", "-", fit.get("reason", ""))
+            continue
+        ci = fit["fit"]["intervals"]["alpha"]
+        table.add_row(name, f"{fit['fit']['alpha']:.3f}", f"{ci['68'][0]:.3f}-{ci['68'][1]:.3f}",
+                      f"{ci['95'][0]:.3f}-{ci['95'][1]:.3f}", str(fit["fit"]["n_points"]))
+    console.print(table)
+
+
+@clean_errors
+def embed(
+    run: Annotated[Path, typer.Argument(help="pretraining run directory")],
+    corpus: Annotated[Path, typer.Option(help="corpus to embed")],
+    out: Annotated[Path, typer.Option(help="output directory for Parquet embeddings")],
+    split: Annotated[str | None, typer.Option(help="only events of this split")] = None,
+    layers: Annotated[str, typer.Option(help="last, all or mix (mean of the layers)")] = "last",
+    batch_events: Annotated[int, typer.Option(help="events per forward pass")] = 16,
+) -> None:
+    """Export frozen per-hit embeddings of a corpus (or one split) from a run's checkpoint."""
+    total = Corpus.open(corpus).n_events
+    with progress_bar() as bar:
+        task = bar.add_task("embedding", total=total)
+        summary = run_embedding(run, corpus, out, split=split, layers=layers,
+                                batch_events=batch_events,
+                                progress=lambda n: bar.update(task, completed=n))
+    console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
+                  f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
+                  "max_hits not embedded; see embeddings.json")
