@@ -1,0 +1,1 @@
+"""Downstream tasks: tracking, particle-ID and noise metrics."""

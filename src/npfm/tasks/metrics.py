@@ -1,0 +1,347 @@
+"""Tracking, classification and uncertainty metrics, vectorised over events.
+
+All tracking functions take flat per-hit arrays for many events: ``truth`` (particle id),
+``pred`` (predicted track / cluster id) and ``event_index`` (event of each hit). Labels only
+need to be unique within an event; internally every label becomes an (event, label) pair.
+``noise_label`` marks truth noise hits and, in ``pred``, hits assigned to no track.
+
+Definitions follow ``../shared/reference/facts.md`` ("Metric definitions", FM4NPP results):
+double-majority matching as in acorn/gnn_tracking and the TrackML score (LAL/trackml-library).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+NoiseTreatment = Literal["own_cluster", "singletons", "exclude"]
+ORDER_PROFILE = np.array([10.0, 8.0, 6.0, 5.0, 3.0, 3.0, 3.0, 5.0, 6.0])
+
+
+def _codes(*keys: np.ndarray) -> np.ndarray:
+    """Dense integer code 0..K-1 for each distinct tuple of ``keys`` (row-wise)."""
+    code = np.zeros(len(keys[0]), dtype=np.int64)
+    for k in keys:
+        _, inv = np.unique(np.asarray(k, dtype=np.int64), return_inverse=True)
+        code = code * (int(inv.max(initial=-1)) + 1) + inv.reshape(-1)
+    return np.unique(code, return_inverse=True)[1].reshape(-1)
+
+
+def _owner(codes: np.ndarray, ev: np.ndarray) -> np.ndarray:
+    """Event of each code (codes are event-unique)."""
+    out = np.zeros(codes.max(initial=-1) + 1, dtype=np.int64)
+    out[codes] = ev
+    return out
+
+
+def _pairs(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return x * (x - 1.0) / 2.0
+
+
+def _ari_by_event(ev: np.ndarray, t: np.ndarray, p: np.ndarray, n_events: int) -> np.ndarray:
+    """ARI per event from contingency-table pair counts; NaN for events without hits.
+
+    ARI = (I - E) / (M - E) with I = sum_ij C(n_ij, 2), A = sum_i C(a_i, 2),
+    B = sum_j C(b_j, 2), E = A B / C(n, 2), M = (A + B) / 2. When M == E both partitions
+    are trivial and identical, and ARI is 1 (sklearn's convention).
+    """
+    n = np.bincount(ev, minlength=n_events)
+    sums = []
+    for c in (t, p, _codes(t, p)):
+        sums.append(np.bincount(_owner(c, ev), _pairs(np.bincount(c)), minlength=n_events))
+    index, a, b = sums[2], sums[0], sums[1]
+    total = _pairs(n)
+    expected = np.divide(a * b, total, out=np.zeros(n_events), where=total > 0)
+    denom = (a + b) / 2.0 - expected
+    ari = np.divide(index - expected, denom, out=np.ones(n_events), where=denom != 0)
+    return np.where(n > 0, ari, np.nan)
+
+
+def adjusted_rand_index(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Adjusted Rand index of two labellings of one event (same definition as sklearn)."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    ev = np.zeros(len(truth), dtype=np.int64)
+    return float(_ari_by_event(ev, _codes(truth), _codes(pred), 1)[0])
+
+
+def _noise_treated(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    event_index: np.ndarray,
+    noise_label: int,
+    noise: NoiseTreatment,
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Apply the noise option; returns (event codes, n_events, truth codes, pred codes)."""
+    truth, pred = np.asarray(truth, np.int64), np.asarray(pred, np.int64)
+    ev = _codes(event_index)
+    n_events = int(ev.max(initial=-1) + 1)
+    if noise == "exclude":
+        keep = truth != noise_label
+        ev, truth, pred = ev[keep], truth[keep], pred[keep]
+    elif noise == "singletons":
+        hit_id = np.arange(len(truth), dtype=np.int64)
+        big = max(int(truth.max(initial=0)), int(pred.max(initial=0))) + 1
+        truth = np.where(truth == noise_label, big + hit_id, truth)
+        pred = np.where(pred == noise_label, big + hit_id, pred)
+    elif noise != "own_cluster":
+        raise ValueError(f"unknown noise treatment {noise!r}")
+    return ev, n_events, _codes(ev, truth), _codes(ev, pred)
+
+
+def ari_per_event(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    event_index: np.ndarray,
+    noise_label: int = -1,
+    noise: NoiseTreatment = "own_cluster",
+) -> dict:
+    """Per-event ARI and its mean (FM4NPP's headline tracking figure).
+
+    Noise options (applied to hits labelled ``noise_label``):
+    ``"own_cluster"``: in each event all noise hits form one cluster (in truth, and the
+    unassigned hits form one cluster in ``pred``); ``"singletons"``: every noise /
+    unassigned hit is its own cluster; ``"exclude"``: hits with truth noise are dropped
+    (prediction labels of the remaining hits are used as given).
+
+    Returns ``per_event`` (ordered as ``np.unique(event_index)``; NaN for an event left
+    without hits) and ``mean`` (NaN-ignoring mean over events).
+    """
+    ev, n_events, t, p = _noise_treated(truth, pred, event_index, noise_label, noise)
+    values = _ari_by_event(ev, t, p, n_events)
+    mean = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return {"per_event": values, "mean": mean}
+
+
+def ari_pooled(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    event_index: np.ndarray,
+    noise_label: int = -1,
+    noise: NoiseTreatment = "own_cluster",
+) -> float:
+    """One ARI over all hits, labels made event-unique (event, label); noise as above."""
+    ev, _, t, p = _noise_treated(truth, pred, event_index, noise_label, noise)
+    return float(_ari_by_event(np.zeros_like(ev), t, p, 1)[0])
+
+
+def double_majority(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    event_index: np.ndarray,
+    pt: np.ndarray | None = None,
+    pt_min: float = 0.0,
+    min_truth_hits: int = 3,
+    min_pred_hits: int = 4,
+    noise_label: int = -1,
+) -> dict:
+    """Double-majority tracking metrics pooled over events (acorn / gnn_tracking style).
+
+    Predicted tracks are the ``pred`` labels other than ``noise_label`` with at least
+    ``min_pred_hits`` hits (truth-noise hits count towards a track's size). A truth particle
+    is *eligible* if it has at least ``min_truth_hits`` hits (and per-hit ``pt >= pt_min``
+    when ``pt`` is given). It is *found* if a counted track has > 50 % of its hits from the
+    particle and holds > 50 % of the particle's hits. A counted track is *matched* if its
+    majority particle (> 50 % of the track's hits) is found; matched tracks beyond the first
+    per particle are duplicates (e.g. the pieces of a split track).
+
+    Returns:
+        efficiency: n_found / n_particles.
+        purity: mean over matched tracks of the fraction of their hits from that particle.
+        fake_rate: 1 - n_matched_tracks / n_tracks.
+        duplicate_rate: n_duplicates / n_found, n_duplicates = n_matched_tracks - n_found.
+        n_particles, n_found, n_tracks, n_matched_tracks, n_duplicates: the counts.
+    """
+    truth, pred = np.asarray(truth, np.int64), np.asarray(pred, np.int64)
+    ev = _codes(event_index)
+    t, p = _codes(ev, truth), _codes(ev, pred)
+    t_size, p_size = np.bincount(t), np.bincount(p)
+    t_noise = np.zeros(len(t_size), bool)
+    t_noise[t] = truth == noise_label
+    eligible = (t_size >= min_truth_hits) & ~t_noise
+    if pt is not None:
+        t_pt = np.zeros(len(t_size))
+        t_pt[t] = np.asarray(pt, np.float64)
+        eligible &= t_pt >= pt_min
+    counted = p_size >= min_pred_hits
+    counted[p[pred == noise_label]] = False
+
+    both = (truth != noise_label) & (pred != noise_label)
+    j = _codes(t[both], p[both])
+    j_t, j_p = _owner(j, t[both]), _owner(j, p[both])
+    n_j = np.bincount(j)
+    track_majority = (n_j / p_size[j_p] > 0.5) & counted[j_p]
+    dm = track_majority & (n_j / t_size[j_t] > 0.5) & eligible[j_t]
+    found = np.zeros(len(t_size), bool)
+    found[j_t[dm]] = True
+    matched = track_majority & found[j_t]
+
+    n_particles, n_found = int(eligible.sum()), int(found.sum())
+    n_tracks, n_matched = int(counted.sum()), int(matched.sum())
+    nan = float("nan")
+    return {
+        "efficiency": n_found / n_particles if n_particles else nan,
+        "purity": float(np.mean(n_j[matched] / p_size[j_p[matched]])) if n_matched else nan,
+        "fake_rate": 1.0 - n_matched / n_tracks if n_tracks else nan,
+        "duplicate_rate": (n_matched - n_found) / n_found if n_found else nan,
+        "n_particles": n_particles,
+        "n_found": n_found,
+        "n_tracks": n_tracks,
+        "n_matched_tracks": n_matched,
+        "n_duplicates": n_matched - n_found,
+    }
+
+
+def trackml_weights(
+    truth: np.ndarray,
+    event_index: np.ndarray,
+    pt: np.ndarray,
+    order_key: np.ndarray,
+    noise_label: int = -1,
+) -> np.ndarray:
+    """Per-hit TrackML weights w_order * w_pT, normalised to sum 1 per event.
+
+    w_pT: 0.2 below 0.5 GeV, linear to 1 at 3 GeV, 1 above. w_order: ``ORDER_PROFILE``
+    stretched over the particle's hits sorted by ``order_key`` (e.g. |z - vz|) and linearly
+    interpolated (as trackml-library). Noise hits and particles with < 4 hits weigh 0.
+    """
+    truth = np.asarray(truth, np.int64)
+    ev = _codes(event_index)
+    t = _codes(ev, truth)
+    size = np.bincount(t)[t]
+    order = np.lexsort((np.asarray(order_key, np.float64), t))
+    rank = np.empty(len(t), np.int64)
+    first = np.searchsorted(t[order], t[order], side="left")
+    rank[order] = np.arange(len(t)) - first
+    x = rank * (len(ORDER_PROFILE) - 1) / np.maximum(size - 1, 1)
+    w = np.interp(x, np.arange(len(ORDER_PROFILE)), ORDER_PROFILE)
+    w *= np.interp(np.asarray(pt, np.float64), [0.5, 3.0], [0.2, 1.0])
+    w = np.where((truth == noise_label) | (size < 4), 0.0, w)
+    total = np.bincount(ev, w)[ev]
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def trackml_score(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    event_index: np.ndarray,
+    pt: np.ndarray,
+    order_key: np.ndarray,
+    noise_label: int = -1,
+) -> dict:
+    """TrackML score: per event, the weight of majority-particle hits over good tracks.
+
+    A track (``pred`` label other than ``noise_label``) is good if > 50 % of its hits come
+    from its majority particle and it holds > 50 % of that particle's hits. Returns
+    ``per_event`` (ordered as ``np.unique(event_index)``) and ``mean``.
+    """
+    truth, pred = np.asarray(truth, np.int64), np.asarray(pred, np.int64)
+    w = trackml_weights(truth, event_index, pt, order_key, noise_label)
+    ev = _codes(event_index)
+    n_events = int(ev.max(initial=-1) + 1)
+    t, p = _codes(ev, truth), _codes(ev, pred)
+    both = (truth != noise_label) & (pred != noise_label)
+    j = _codes(t[both], p[both])
+    j_t, j_p = _owner(j, t[both]), _owner(j, p[both])
+    n_j = np.bincount(j)
+    good = (n_j / np.bincount(p)[j_p] > 0.5) & (n_j / np.bincount(t)[j_t] > 0.5)
+    j_ev = _owner(j, ev[both])
+    score = np.bincount(j_ev[good], np.bincount(j, w[both])[good], minlength=n_events)
+    return {"per_event": score, "mean": float(score.mean()) if n_events else float("nan")}
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, per-class and macro recall/precision, confusion matrix.
+
+    ``confusion[i, j]`` counts hits of true class i predicted as j. A class absent from both
+    truth and prediction gets NaN recall/precision and is excluded from the macro averages;
+    a present class with an empty denominator scores 0 (sklearn's ``zero_division=0``).
+    """
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    conf = np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2)
+    conf = conf.reshape(n_classes, n_classes)
+    tp, rows, cols = np.diag(conf), conf.sum(1), conf.sum(0)
+    present = (rows + cols) > 0
+    recall = np.where(present, np.divide(tp, rows, out=np.zeros(n_classes), where=rows > 0), np.nan)
+    precision = np.where(
+        present, np.divide(tp, cols, out=np.zeros(n_classes), where=cols > 0), np.nan
+    )
+    any_present = bool(present.any())
+    return {
+        "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan"),
+        "recall": recall,
+        "precision": precision,
+        "macro_recall": float(np.nanmean(recall)) if any_present else float("nan"),
+        "macro_precision": float(np.nanmean(precision)) if any_present else float("nan"),
+        "confusion": conf,
+    }
+
+
+def _interval(estimate: float, stats: np.ndarray, level: float) -> tuple[float, float, float]:
+    lo, hi = np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])
+    return float(estimate), float(lo), float(hi)
+
+
+def bootstrap_ci(
+    values_per_event: np.ndarray,
+    statistic: Callable[[np.ndarray], Any] = np.mean,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Percentile bootstrap over events: (statistic of all events, lo, hi).
+
+    Each replicate draws as many events as given, with replacement, from a
+    ``np.random.default_rng(seed)`` stream, so the result is deterministic. NaN values
+    (e.g. events left without hits) are dropped first.
+    """
+    values = np.asarray(values_per_event, np.float64)
+    values = values[np.isfinite(values)]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n, len(values)))
+    stats = np.array([float(statistic(values[i])) for i in idx])
+    return _interval(float(statistic(values)), stats, level)
+
+
+def with_ci(
+    metric_fn: Callable[..., Any],
+    hits: Mapping[str, np.ndarray],
+    key: str | None = None,
+    event_key: str = "event_index",
+    n: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+    **kwargs: Any,
+) -> tuple[float, float, float]:
+    """Bootstrap any event-level metric by resampling whole events.
+
+    ``metric_fn(**hits, **kwargs)`` is evaluated once on the data (the estimate) and on
+    ``n`` replicates; each replicate draws events with replacement and concatenates their
+    hits (all per-hit arrays in ``hits``), giving every drawn copy a fresh event id so a
+    repeated event counts as separate events. ``key`` picks the scalar from a dict result
+    (e.g. ``"efficiency"``, ``"mean"``). Interval: percentile, as ``bootstrap_ci``. Works for
+    pooled metrics (double majority, pooled ARI) whose per-event values cannot be averaged.
+    """
+
+    def scalar(arrays: Mapping[str, np.ndarray]) -> float:
+        out = metric_fn(**arrays, **kwargs)
+        return float(out[key] if key is not None else out)
+
+    ev = _codes(hits[event_key])
+    order = np.argsort(ev, kind="stable")
+    sorted_hits = {k: np.asarray(v)[order] for k, v in hits.items()}
+    counts = np.bincount(ev)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n)
+    for r in range(n):
+        pick = rng.integers(0, len(counts), size=len(counts))
+        c = counts[pick]
+        offsets = np.cumsum(c) - c
+        idx = np.repeat(starts[pick] - offsets, c) + np.arange(c.sum())
+        sample = {k: v[idx] for k, v in sorted_hits.items()}
+        sample[event_key] = np.repeat(np.arange(len(pick)), c)
+        stats[r] = scalar(sample)
+    return _interval(scalar(hits), stats, level)
