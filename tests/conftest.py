@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +34,29 @@ def write_corpus(path: Path, table: pa.Table, shard_events: int = 40) -> Path:
 def make_corpus() -> Callable[..., Path]:
     """``make_corpus(path, table, shard_events=40)`` writes a corpus with the real writer."""
     return write_corpus
+
+
+def _kill_after_shards(args: list[str], out: Path, shards: int = 2) -> Path:
+    """Run ``npfm ARGS --out OUT`` and SIGKILL it once ``shards`` shards are recorded in
+    its build progress; returns the progress file. Fails if the run finished first."""
+    proc = subprocess.Popen([sys.executable, "-m", "npfm", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    progress, deadline = out / ".progress.json", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if progress.exists() and len(json.loads(progress.read_text())["shards"]) >= shards:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.json").exists(), "the run finished before it was killed"
+    return progress
+
+
+@pytest.fixture
+def kill_after_shards() -> Callable[..., Path]:
+    """``kill_after_shards(args, out, shards=2)``: start an npfm build, kill it mid-way."""
+    return _kill_after_shards
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,9 @@
 """`npfm curate`: quality checks, quarantine accounting, stable splits, resume."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -180,21 +178,13 @@ def test_splits_stay_stable_when_the_corpus_grows(tmp_path: Path) -> None:
     assert all(after[h] == split for h, split in before.items())
 
 
-def test_killed_curation_resumes_identically(tmp_path: Path) -> None:
+def test_killed_curation_resumes_identically(tmp_path: Path,
+                                             kill_after_shards: Callable[..., Path]) -> None:
     recipe = _recipe(tmp_path, '  - {name: a, simulate: {detector: aleph, physics: ee_z, '
                      'events: 120, seed: 9}}\n', chunk=15)
     args = [sys.executable, "-m", "npfm", "curate", str(recipe)]
     out = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--out", str(out)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    progress, deadline = out / ".progress.json", time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if progress.exists() and len(json.loads(progress.read_text())["shards"]) >= 2:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "manifest.json").exists(), "the run finished before it was killed"
+    kill_after_shards(["curate", str(recipe)], out)
     for target in (out, tmp_path / "whole"):
         result = subprocess.run([*args, "--out", str(target)], capture_output=True, text=True,
                                 timeout=300)

@@ -1,11 +1,9 @@
 """`npfm simulate`: every detector x physics pair, determinism, workers, Dask, kill/resume."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -72,21 +70,12 @@ def test_dask_local_cluster_gives_the_same_corpus(tmp_path: Path) -> None:
     assert Corpus.open(tmp_path / "dask").validate()["events"] == 20
 
 
-def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
+def test_killed_run_resumes_without_duplicates(tmp_path: Path,
+                                               kill_after_shards: Callable[..., Path]) -> None:
     args = [sys.executable, "-m", "npfm", "simulate", "--detector", "aleph", "--physics",
             "ee_z", "--events", "80", "--shard-events", "10", "--seed", "11"]
     out = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--out", str(out)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    progress = out / ".progress.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if progress.exists() and len(json.loads(progress.read_text())["shards"]) >= 2:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "manifest.json").exists(), "the run finished before it was killed"
+    progress = kill_after_shards(args[3:], out)
     done_before = len(json.loads(progress.read_text())["shards"])
     assert 2 <= done_before < 8
 
