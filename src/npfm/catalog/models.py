@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -61,6 +62,17 @@ class Dataset(Base):
     created: Mapped[str] = mapped_column(String(64))  # ISO 8601, as in the manifest
     path: Mapped[str] = mapped_column(PATH)
     manifest_sha256: Mapped[str] = mapped_column(SHA256, unique=True)
+    # Search facets and free text (the metadata standard, docs/metadata-standard.md).
+    description: Mapped[str] = mapped_column(String(8192), default="")
+    facility: Mapped[str | None] = mapped_column(String(128), index=True)  # RHIC, LEP, ...
+    experiment: Mapped[str | None] = mapped_column(String(128), index=True)  # sPHENIX, ...
+    collision_system: Mapped[str | None] = mapped_column(String(64), index=True)  # pp, e+e-
+    energy_gev: Mapped[float | None] = mapped_column(Float)  # centre-of-mass energy, GeV
+    detector: Mapped[str | None] = mapped_column(String(128), index=True)  # geometry id
+    data_level: Mapped[str | None] = mapped_column(String(64), index=True)  # hits, objects
+    keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(64), default="npfm")  # npfm, cern-opendata
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # full metadata
 
     files: Mapped[list[File]] = relationship(back_populates="dataset",
                                              cascade="all, delete-orphan")
@@ -83,6 +95,19 @@ class File(Base):
                                                    cascade="all, delete-orphan")
 
 
+class Site(Base):
+    """A storage endpoint (a Rucio RSE); lower ``priority`` is preferred by ``locate``."""
+
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    url_prefix: Mapped[str] = mapped_column(String(2048))  # file://..., https://...
+    kind: Mapped[str] = mapped_column(String(32), default="posix")  # posix, http, rucio
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Replica(Base):
     """A copy of a file at a storage site (a Rucio RSE, or ``local``)."""
 
@@ -90,10 +115,12 @@ class Replica(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
-    site: Mapped[str] = mapped_column(String(256))
+    site: Mapped[str] = mapped_column(String(256), index=True)  # Site.name
     url: Mapped[str] = mapped_column(String(2048))  # physical file name (PFN)
     adler32: Mapped[str | None] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(32), default="available")
+    sha256: Mapped[str | None] = mapped_column(SHA256)
+    status: Mapped[str] = mapped_column(String(32), default="available")  # or bad, missing
+    checked: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     file: Mapped[File] = relationship(back_populates="replicas")
 
@@ -138,7 +165,22 @@ class BenchmarkResult(Base):
     seeds: Mapped[list[Any]]
     checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoint.id"))
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("dataset.id"))
+    report_path: Mapped[str | None] = mapped_column(PATH)  # the results JSON or report
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # config, n, ...
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ApiToken(Base):
+    """A write token: only its sha256 is stored; ``scopes`` e.g. ["register", "replica"]."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    token_sha256: Mapped[str] = mapped_column(SHA256, unique=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ProvenanceEdge(Base):
