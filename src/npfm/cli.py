@@ -12,9 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from npfm import __version__, cli_model
-from npfm.catalog.models import open_catalog
-from npfm.catalog.register import register
+from npfm import __version__, cli_catalog, cli_model
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.curate.pipeline import curate as run_curation
 from npfm.curate.recipe import load_recipe
@@ -302,25 +300,7 @@ def curate(
 for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
     app.command()(_command)
 
-catalog_app = typer.Typer(help="The catalog of corpora, runs, geometries and provenance.",
-                          no_args_is_help=True)
-app.add_typer(catalog_app, name="catalog")
-
-
-@catalog_app.command("register")
-@clean_errors
-def catalog_register(
-    paths: Annotated[list[Path], typer.Argument(help="corpus dirs, run dirs, geometry YAML, "
-                                                "PROV-JSON files")],
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the catalog")] =
-        "sqlite:///npfm-catalog.sqlite",
-) -> None:
-    """Import what other commands produce, without retyping it."""
-    session_factory = open_catalog(db)
-    with session_factory() as session:
-        for path in paths:
-            for message in register(path, session):
-                console.print(message)
+app.add_typer(cli_catalog.app, name="catalog")
 
 
 def main() -> None:  # pragma: no cover - console entry point
