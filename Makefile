@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo
 ALEPH_DIR ?= ../shared/data/aleph
 
-.PHONY: install demo test lint bench clean
+.PHONY: install sysdeps demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# Real services for the tests, from Debian's packages: PostgreSQL (catalog tests),
+# Chromium (browser tests of the portal) and wrk (the portal's load benchmark).
+# Installed only where missing; needs root or sudo on a Debian machine.
+SYSDEPS := postgresql chromium wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@missing=$$(for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+
 demo: install
 	$(BIN)/npfm demo --aleph-dir $(ALEPH_DIR) --out $(DEMO_OUT)
 
@@ -27,7 +40,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: install lint
+test: install sysdeps lint
 	$(BIN)/pytest
 
 bench: install
