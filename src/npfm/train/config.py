@@ -1,6 +1,7 @@
 """Pretraining configuration (YAML)::
 
-    corpora: [{path: ../demo/mixed-sim}] # relative to this file; temperature-mixed
+    corpora: [{path: ../demo/mixed-sim}] # relative to this file; temperature-mixed;
+                                         # optional subsystems: [TPC] keeps only those hits
     temperature: 2.0                     # domain sampling p_i ~ n_i^(1/T)
     backbone: mamba2                     # or attention
     size: tiny                           # model family name (npfm.model.family)
@@ -79,7 +80,9 @@ def load_config(path: Path | str, **overrides: Any) -> PretrainConfig:
     if "corpora" not in raw or not raw["corpora"]:
         raise NpfmError(f"{path} corpora", "missing", "list at least one corpus: [{path: ...}]")
     corpora = tuple({"path": str(path.parent / c["path"]),  # relative to the config file
-                     "name": c.get("name", Path(c["path"]).name)} for c in raw.pop("corpora"))
+                     "name": c.get("name", Path(c["path"]).name),
+                     **({"subsystems": list(c["subsystems"])} if c.get("subsystems") else {})}
+                    for c in raw.pop("corpora"))
     if "betas" in raw:
         raw["betas"] = tuple(raw["betas"])
     config = PretrainConfig(corpora=corpora, **raw)

@@ -58,8 +58,10 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
     """Endless (corpus name, batch) stream: domains drawn by temperature, each corpus
     shuffled anew every epoch; deterministic for a given config."""
     corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
+    subsystems = {c["name"]: c.get("subsystems") for c in config.corpora}
     loaders = {name: EventLoader(corpus, config.batch_events, shuffle=True, seed=config.seed,
                                  drop_last=True, rank=rank, world_size=world,
+                                 subsystems=subsystems[name],
                                  event_columns=("geometry_id", "data_level"))
                for name, corpus in corpora.items()}
     sampler = TemperatureSampler({n: c.n_events for n, c in corpora.items()},
