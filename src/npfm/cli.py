@@ -301,6 +301,7 @@ for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
     app.command()(_command)
 
 app.add_typer(cli_catalog.app, name="catalog")
+app.command("locate")(cli_catalog.locate_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -31,6 +31,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from npfm.catalog.migrate import upgrade
+
 SHA256 = String(64)
 PATH = String(1024)
 
@@ -76,6 +78,26 @@ class Dataset(Base):
 
     files: Mapped[list[File]] = relationship(back_populates="dataset",
                                              cascade="all, delete-orphan")
+    facets: Mapped[list[DatasetFacet]] = relationship(back_populates="dataset",
+                                                      cascade="all, delete-orphan")
+
+
+class DatasetFacet(Base):
+    """One value of a search facet of a dataset; a mixed corpus has several per facet.
+
+    ``facet`` is a Dataset facet column name (facility, experiment, collision_system,
+    energy_gev, detector, data_level, license); ``value`` its text (energies in GeV).
+    """
+
+    __tablename__ = "dataset_facet"
+    __table_args__ = (UniqueConstraint("dataset_id", "facet", "value", name="uq_facet"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    facet: Mapped[str] = mapped_column(String(32), index=True)
+    value: Mapped[str] = mapped_column(String(256), index=True)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="facets")
 
 
 class File(Base):
@@ -89,6 +111,7 @@ class File(Base):
     sha256: Mapped[str] = mapped_column(SHA256, index=True)
     bytes: Mapped[int] = mapped_column(BigInteger)
     events: Mapped[int] = mapped_column(BigInteger)
+    adler32: Mapped[str | None] = mapped_column(String(8))  # 8 hex digits, when known
 
     dataset: Mapped[Dataset] = relationship(back_populates="files")
     replicas: Mapped[list[Replica]] = relationship(back_populates="file",
@@ -199,11 +222,11 @@ class ProvenanceEdge(Base):
 
 
 def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Session]:
-    """A session factory for the catalog at ``url``, creating missing tables.
+    """A session factory for the catalog at ``url``, upgraded to the newest schema.
 
-    Tables are made with ``Base.metadata.create_all``; schema migrations (Alembic) are
-    not yet wired, so a changed model needs a fresh database.
+    The schema is managed by Alembic (``npfm.catalog.migrations``): an empty database gets
+    every table, an older one is migrated in place, keeping its rows.
     """
     engine = create_engine(url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return sessionmaker(engine)

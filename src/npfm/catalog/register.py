@@ -1,9 +1,11 @@
 """Register what a path holds in the catalog, reading its own metadata (no retyping).
 
-``register(path, session)`` recognises a corpus directory (``manifest.json``), a
-pretraining run (``checkpoints/latest``), a geometry YAML file and a standalone
+``register(path, session)`` recognises a corpus directory (``manifest.json``), a lattice
+QCD ensemble directory (``ensemble.json``), a pretraining run (``checkpoints/latest``), a
+geometry YAML file, a benchmark results JSON (``{"results": [...]}``) and a standalone
 PROV-JSON document, adds its rows and returns one-line messages of what was added.
-Registering the same thing again adds nothing.
+Registering the same thing again adds nothing. A corpus gets its search facets from its
+shards' event-level columns and its standard metadata record (``standard``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from npfm.catalog.models import Checkpoint, Dataset, File, Geometry, ProvenanceEdge, Replica
+from npfm.catalog.edges import add_edge
+from npfm.catalog.facets import apply_facets, corpus_facets
+from npfm.catalog.federation import checksums
+from npfm.catalog.inputs import RegisterInput, parse
+from npfm.catalog.models import Checkpoint, Dataset, File, Geometry, Replica
+from npfm.catalog.results import is_results, register_results
+from npfm.catalog.standard import dataset_record, validate_record
 from npfm.detectors import load_geometry
 from npfm.events.errors import NpfmError
 from npfm.events.shards import read_json, sha256_file
@@ -25,19 +33,26 @@ from npfm.train import checkpoint as ckpt
 
 def register(path: Path, session: Session) -> list[str]:
     """Detect what ``path`` is, add it to the catalog and commit; returns messages."""
-    path = Path(path)
+    path = parse(RegisterInput, "register", path=Path(path)).path
     if (path / "manifest.json").is_file():
         messages = register_corpus(path, session)
+    elif (path / "ensemble.json").is_file():
+        from npfm.catalog.lqcd_ensembles import register_ensemble  # optional module
+
+        messages = list(register_ensemble(path, session))
     elif (path / "checkpoints" / "latest").is_file():
         messages = register_run(path, session)
     elif path.is_file() and path.suffix in (".yaml", ".yml"):
         messages = register_geometry(path, session)
     elif path.is_file() and path.suffix == ".json" and _is_prov(path):
         messages = register_prov(path, session)
+    elif path.is_file() and path.suffix == ".json" and is_results(_json(path)):
+        messages = register_results(path, session)
     else:
-        raise NpfmError(str(path), "not a corpus directory, pretraining run, geometry YAML "
-                        "or PROV-JSON file", "pass one of those (a corpus directory holds "
-                        "manifest.json, a run checkpoints/latest)")
+        raise NpfmError(str(path), "not a corpus directory, ensemble directory, pretraining "
+                        "run, geometry YAML, results JSON or PROV-JSON file",
+                        "pass one of those (a corpus directory holds manifest.json, a run "
+                        "checkpoints/latest)")
     session.commit()
     return messages
 
@@ -57,16 +72,49 @@ def register_corpus(path: Path, session: Session) -> list[str]:
         identifier=citation.get("identifier", ""), schema_version=manifest["schema_version"],
         events=manifest["events"], hits=manifest["hits"], license=citation.get("license", ""),
         creators=list(citation.get("creators", [])), created=manifest["created"],
-        path=str(root), manifest_sha256=digest)
+        path=str(root), manifest_sha256=digest, description=citation.get("description", ""),
+        keywords=list(citation.get("keywords", [])), source="npfm")
     for shard in manifest["shards"]:
+        url = (root / shard["path"]).as_uri()
+        adler, _ = checksums(url)
         file = File(path=shard["path"], sha256=shard["sha256"], bytes=shard["bytes"],
-                    events=shard["events"])
-        file.replicas.append(Replica(site="local", url=(root / shard["path"]).as_uri(),
-                                     status="available"))
+                    events=shard["events"], adler32=adler)
+        file.replicas.append(Replica(site="local", url=url, status="available",
+                                     adler32=adler, sha256=shard["sha256"]))
         dataset.files.append(file)
+    apply_facets(dataset, corpus_facets(root, [s["path"] for s in manifest["shards"]]))
+    dataset.record = {"publisher": citation.get("publisher", "npfm"),
+                      "publication_year": citation.get("year"),
+                      "format": {"name": manifest.get("format", "npfm-corpus"),
+                                 "schema_version": manifest["schema_version"],
+                                 "media_type": "application/x-parquet"},
+                      "provenance": _provenance(root, manifest, digest)}
+    if dataset.record["publication_year"] is None:
+        del dataset.record["publication_year"]
     session.add(dataset)
+    dataset.record = dataset_record(dataset)
+    validate_record(dataset.record)
     return [f"dataset {dataset.name}: {len(dataset.files)} file(s), {dataset.events} events "
             f"(manifest sha256 {digest[:12]})"]
+
+
+def _provenance(root: Path, manifest: dict[str, Any], digest: str) -> dict[str, Any]:
+    """Command, code version and inputs (with sha256) from the corpus's PROV document."""
+    out: dict[str, Any] = {"code_version": {k: str(v) for k, v in
+                                            manifest.get("code_version", {}).items()},
+                           "manifest_sha256": digest}
+    prov_name = manifest.get("files", {}).get("provenance", "prov.json")
+    doc = _json(root / prov_name) if (root / prov_name).is_file() else None
+    if isinstance(doc, dict):
+        for activity in doc.get("activity", {}).values():
+            if "npfm:command" in activity:
+                out["command"] = str(activity["npfm:command"])
+        out["inputs"] = [{"path": str(e.get("prov:label", "")), "sha256": e["npfm:sha256"],
+                          "bytes": int(_literal(e.get("npfm:bytes", 0)))}
+                         for e in doc.get("entity", {}).values()
+                         if e.get("prov:type") == "npfm:InputFile"
+                         and isinstance(e.get("npfm:sha256"), str)]
+    return out
 
 
 def _corpus_paths(config: dict[str, Any], run: Path) -> Iterator[Path]:
@@ -100,7 +148,7 @@ def register_run(path: Path, session: Session) -> list[str]:
         if dataset is None:
             messages.append(f"corpus {corpus} is not registered; no trained_on edge "
                             "(register it, then the run again)")
-        elif _add_edge(session, "checkpoint", digest, "dataset", dataset.manifest_sha256,
+        elif add_edge(session, "checkpoint", digest, "dataset", dataset.manifest_sha256,
                        "trained_on"):
             messages.append(f"edge: checkpoint {latest.name} trained_on dataset {dataset.name}")
     return messages
@@ -119,11 +167,21 @@ def register_geometry(path: Path, session: Session) -> list[str]:
             f"sha256 {digest[:12]})"]
 
 
-def _is_prov(path: Path) -> bool:
+def _literal(value: Any) -> Any:
+    """A PROV-JSON typed literal ``{"$": v, "type": t}`` -> v."""
+    return value.get("$") if isinstance(value, dict) else value
+
+
+def _json(path: Path) -> Any:
+    """The parsed JSON of ``path``, or None if it is unreadable or not JSON."""
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _is_prov(path: Path) -> bool:
+    doc = _json(path)
     return isinstance(doc, dict) and "entity" in doc and "prefix" in doc
 
 
@@ -136,16 +194,5 @@ def register_prov(path: Path, session: Session) -> list[str]:
         source = sha.get(relation.get("prov:generatedEntity"))
         target = sha.get(relation.get("prov:usedEntity"))
         if isinstance(source, str) and isinstance(target, str):
-            added += _add_edge(session, "sha256", source, "sha256", target, "derived_from")
+            added += add_edge(session, "sha256", source, "sha256", target, "derived_from")
     return [f"{path}: {added} derived_from edge(s) between entity sha256s"]
-
-
-def _add_edge(session: Session, source_kind: str, source_id: str, target_kind: str,
-              target_id: str, relation: str) -> bool:
-    """Add a provenance edge unless present (autoflush sees pending ones); True if added."""
-    key = {"source_kind": source_kind, "source_id": source_id, "target_kind": target_kind,
-           "target_id": target_id, "relation": relation}
-    if session.scalar(select(ProvenanceEdge).filter_by(**key)) is not None:
-        return False
-    session.add(ProvenanceEdge(**key))
-    return True
