@@ -1,9 +1,14 @@
 """The foundation model: tokeniser -> serialisation -> backbone -> pretraining objective.
 
-``FoundationModel(config)(batch, step)`` returns (loss, metrics) for a ``PackedBatch`` of
-hits whose ``event_fields`` carry ``geometry_id`` and ``data_level``. Events are
-serialised by ``config.order`` and cut to their first ``config.max_hits`` hits in that
-order. Randomness (masks) is drawn from (seed, step), so a resumed run is identical.
+``FoundationModel(config)(batch, step, objects)`` returns (loss, metrics) for a
+``PackedBatch`` of hits whose ``event_fields`` carry ``geometry_id`` and ``data_level``
+and, optionally (``config.objects``), the ``PackedBatch`` of the same events' objects
+(``EventLoader(group="object")``). An event with hits is tokenised by its hits, one with
+no hits by its objects (``npfm.model.sequence``). Each kind is serialised by
+``config.order`` (objects by their momentum vector) and cut to its first
+``config.max_hits`` tokens in that order; the objective runs per kind with its own head,
+and the loss is their token-weighted mean. Randomness (masks) is drawn from
+(seed, step), so a resumed run is identical.
 """
 
 from __future__ import annotations
@@ -16,8 +21,25 @@ from torch import nn
 from npfm.events.loader import PackedBatch
 from npfm.model.family import FAMILY, build_backbone
 from npfm.model.objectives import BatchInfo, KNNNObjective, MaskedHitObjective
+from npfm.model.sequence import (
+    TokenPart,
+    TokenSequence,
+    combine,
+    cut,
+    object_info,
+    objects_of_hitless_events,
+)
 from npfm.model.serialize import ORDERS
-from npfm.model.tokenize import HIT_FEATURES, HitTokenizer, hit_features
+from npfm.model.tokenize import (
+    HIT_FEATURES,
+    OBJECT_FEATURES,
+    HitTokenizer,
+    ObjectTokenizer,
+    hit_features,
+    object_features,
+)
+
+Objective = KNNNObjective | MaskedHitObjective
 
 
 def _backbone(kind: str, size: str) -> tuple[nn.Module, int]:
@@ -30,8 +52,15 @@ def _backbone(kind: str, size: str) -> tuple[nn.Module, int]:
     raise ValueError(f"unknown backbone {kind!r}; use mamba2 or attention")
 
 
+def _objective(config: Any, width: int, n_features: int) -> Objective:
+    if config.objective == "masked":
+        return MaskedHitObjective(width, n_features)
+    return KNNNObjective(width, config.k, leak_free=config.objective == "knnn_leakfree")
+
+
 class FoundationModel(nn.Module):
-    """Hit tokens through a Mamba-2 or attention backbone, trained by kNNN or masking."""
+    """Hit (and object) tokens through a Mamba-2 or attention backbone, trained by kNNN
+    or masking."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -40,48 +69,94 @@ class FoundationModel(nn.Module):
         self.tokenizer = HitTokenizer(width, seed=config.seed)
         self.norm = nn.LayerNorm(width)
         self.order = ORDERS[config.order]
-        self.objective: KNNNObjective | MaskedHitObjective
-        if config.objective == "masked":
-            self.objective = MaskedHitObjective(width, len(HIT_FEATURES))
-        else:
-            self.objective = KNNNObjective(width, config.k,
-                                           leak_free=config.objective == "knnn_leakfree")
+        self.objective = _objective(config, width, len(HIT_FEATURES))
+        # Built last, so hit-only parameters start as without object tokens.
+        self.object_tokenizer: ObjectTokenizer | None = None
+        self.object_objective: Objective | None = None
+        if getattr(config, "objects", False):
+            self.object_tokenizer = ObjectTokenizer(width, seed=config.seed)
+            self.object_objective = _objective(config, width, len(OBJECT_FEATURES))
 
     def serialise(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Permutation into serialised order, cut to ``max_hits`` per event, and the new
         ``cu_seqlens``."""
         f, cu = batch.fields, batch.cu_seqlens
-        perm = self.order(f["hit_x"], f["hit_y"], f["hit_z"], cu)
-        counts = (cu[1:] - cu[:-1]).clamp_max(self.config.max_hits)
-        event = torch.repeat_interleave(torch.arange(len(counts), device=cu.device),
-                                        cu[1:] - cu[:-1])
-        rank = torch.arange(len(perm), device=cu.device) - cu[:-1][event]
-        keep = perm[rank < counts[event]]  # perm keeps each event inside its segment
-        new_cu = torch.cat([cu.new_zeros(1), torch.cumsum(counts, 0)])
-        return keep, new_cu
+        return cut(self.order(f["hit_x"], f["hit_y"], f["hit_z"], cu), cu, self.config.max_hits)
 
-    def inputs(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                  torch.Tensor]:
-        """Serialised tokens (N', d), the permutation, cu_seqlens and features (N', 6)."""
-        geometry = batch.event_fields["geometry_id"]
-        feats = hit_features(batch.fields, batch.cu_seqlens, geometry)
-        perm, cu = self.serialise(batch)
-        tokens = self.tokenizer(batch, geometry, batch.event_fields["data_level"])[perm]
-        return tokens, perm, cu, feats[perm]
+    def sequence(self, batch: PackedBatch, objects: PackedBatch | None = None) -> TokenSequence:
+        """The serialised tokens of ``batch``'s events: hits, or objects (from ``objects``,
+        the same events' object batch) where an event has no hit."""
+        geometry, levels = batch.event_fields["geometry_id"], batch.event_fields["data_level"]
+        perm, hits_cu = self.serialise(batch)
+        hit_feats = hit_features(batch.fields, batch.cu_seqlens, geometry)[perm]
+        hit_tokens = self.tokenizer(batch, geometry, levels)[perm]
+        empty = perm.new_zeros(0)
+        obj_perm, obj_cu = empty, torch.zeros_like(hits_cu)
+        obj_feats = hit_feats.new_zeros(0, len(OBJECT_FEATURES))
+        obj_tokens = hit_tokens.new_zeros(0, hit_tokens.shape[1])
+        if objects is not None:
+            if self.object_tokenizer is None:
+                raise ValueError("objects given to a model built without object tokens; "
+                                 "set objects: true in the config")
+            sub = objects_of_hitless_events(batch, objects.to(hits_cu.device))
+            f = sub.fields
+            obj_perm, obj_cu = cut(self.order(f["object_px"], f["object_py"], f["object_pz"],
+                                              sub.cu_seqlens), sub.cu_seqlens,
+                                   self.config.max_hits)
+            obj_feats = object_features(f)[obj_perm]
+            obj_tokens = self.object_tokenizer(sub, geometry, levels)[obj_perm]
+        tokens, cu, hit_slots, obj_slots = combine(hit_tokens, hits_cu, obj_tokens, obj_cu)
+        return TokenSequence(tokens, cu, TokenPart(perm, hit_slots, hits_cu, hit_feats),
+                             TokenPart(obj_perm, obj_slots, obj_cu, obj_feats))
 
-    def layers(self, batch: PackedBatch) -> tuple[list[torch.Tensor], torch.Tensor,
-                                                  torch.Tensor]:
-        """Per-layer backbone outputs (serialised order), the permutation, cu_seqlens."""
-        tokens, perm, cu, _ = self.inputs(batch)
-        return self.backbone(tokens, cu), perm, cu
+    def layers(self, batch: PackedBatch, objects: PackedBatch | None = None
+               ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Per-layer backbone outputs (serialised order), the permutation, cu_seqlens.
 
-    def forward(self, batch: PackedBatch, step: int) -> tuple[torch.Tensor,
-                                                             dict[str, torch.Tensor]]:
-        tokens, _, cu, feats = self.inputs(batch)
-        info = BatchInfo(pos=feats[:, :3], r=feats[:, 2], cu_seqlens=cu, features=feats)
+        The permutation gives each token's packed index in its own kind's batch: the hit
+        index for hit tokens and, with ``objects``, the object index for the tokens of
+        events without hits.
+        """
+        seq = self.sequence(batch, objects)
+        perm = seq.cu_seqlens.new_zeros(len(seq.tokens))
+        perm[seq.hits.slots] = seq.hits.source
+        perm[seq.objects.slots] = seq.objects.source
+        return self.backbone(seq.tokens, seq.cu_seqlens), perm, seq.cu_seqlens
+
+    def forward(self, batch: PackedBatch, step: int, objects: PackedBatch | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        seq = self.sequence(batch, objects)
+        tokens = seq.tokens
+        mask = None
         if isinstance(self.objective, MaskedHitObjective):
             generator = torch.Generator(device=tokens.device)
             generator.manual_seed(self.config.seed * 1_000_003 + step)
-            info.mask = self.objective.choose_mask(len(tokens), generator)
-            tokens = self.objective.apply_mask(tokens, info.mask)
-        return self.objective(self.norm(self.backbone(tokens, cu)[-1]), info)
+            mask = self.objective.choose_mask(len(tokens), generator)
+            tokens = self.objective.apply_mask(tokens, _rows(mask, seq.hits.slots))
+            if isinstance(self.object_objective, MaskedHitObjective):
+                tokens = self.object_objective.apply_mask(tokens,
+                                                          _rows(mask, seq.objects.slots))
+        hidden = self.norm(self.backbone(tokens, seq.cu_seqlens)[-1])
+        feats = seq.hits.features
+        info = BatchInfo(pos=feats[:, :3], r=feats[:, 2], cu_seqlens=seq.hits.cu_seqlens,
+                         features=feats, mask=None if mask is None else mask[seq.hits.slots])
+        loss, metrics = self.objective(hidden[seq.hits.slots], info)
+        if self.object_objective is None:
+            return loss, metrics
+        object_mask = None if mask is None else mask[seq.objects.slots]
+        object_loss, object_metrics = self.object_objective(
+            hidden[seq.objects.slots], object_info(seq.objects, object_mask))
+        share = len(seq.objects.slots) / max(len(tokens), 1)  # a float: exact 0 or 1 alone
+        loss = (1 - share) * loss + share * object_loss
+        # Metrics of a kind that has no token in this batch are left out (not 0 or NaN).
+        metrics = {**(metrics if share < 1 else {}),
+                   **({f"object_{k}": v for k, v in object_metrics.items()} if share else {}),
+                   "object_token_fraction": torch.tensor(share)}
+        return loss, metrics
+
+
+def _rows(mask: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: ``mask`` where the sequence position is in ``slots``, else False."""
+    rows = torch.zeros_like(mask)
+    rows[slots] = mask[slots]
+    return rows

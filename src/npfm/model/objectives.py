@@ -31,7 +31,9 @@ class BatchInfo:
 
     pos: (N, 3) normalised coordinates (e.g. eta, phi, r of ``hit_features``);
     r: (N,) radius deciding "larger radius"; cu_seqlens: (E+1,) int64 event offsets;
-    features: (N, F) input features (masked modelling); mask: (N,) bool masked hits.
+    features: (N, F) input features (masked modelling); mask: (N,) bool masked hits;
+    target: (N, 3) what kNNN regresses of each neighbour (default ``pos``), e.g. when
+    neighbours are found in another space than the one predicted.
     """
 
     pos: torch.Tensor
@@ -39,6 +41,7 @@ class BatchInfo:
     cu_seqlens: torch.Tensor
     features: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    target: torch.Tensor | None = None
 
 
 def _mlp(d_in: int, d_out: int) -> nn.Sequential:
@@ -56,7 +59,8 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) ->
 
 
 class KNNNObjective(nn.Module):
-    """kNNN: head MLP d_model -> k * 3 predicting the k nearest larger-r hits' coordinates."""
+    """kNNN: head MLP d_model -> k * 3 predicting the k nearest larger-r hits' coordinates
+    (``info.target`` of the k nearest in ``info.pos``, where a target is given)."""
 
     def __init__(self, d_model: int, k: int = 30, leak_free: bool = False,
                  block_size: int = 2048) -> None:
@@ -73,7 +77,7 @@ class KNNNObjective(nn.Module):
 
     def forward(self, hidden: torch.Tensor, info: BatchInfo) -> tuple[torch.Tensor, Metrics]:
         index, valid = self.targets(info)
-        target = info.pos[index.clamp_min(0)]
+        target = (info.pos if info.target is None else info.target)[index.clamp_min(0)]
         pred = self.head(hidden).view(len(hidden), self.k, 3)
         loss = masked_mse(pred, target.to(pred.dtype), valid)
         metrics = {"knnn_loss": loss.detach(),

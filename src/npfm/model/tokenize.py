@@ -16,6 +16,15 @@ Hit features (``HIT_FEATURES``, float32, all finite):
   0 where E is missing (NaN) or not positive;
 - energy_missing: 1.0 where E is missing or not positive, else 0.0.
 
+Object features (``OBJECT_FEATURES``, float32, all finite), from the momentum (GeV):
+
+- eta, phi: as for hits, of the momentum direction;
+- log_pt: (log10(pT / GeV) - log_pt_mean) / log_pt_std, clipped as the hit energy;
+- log_mass: log10(1 + mass / GeV), 0 where missing; charge: clipped to [-1, 1], 0 if missing;
+- d0, z0: asinh(impact parameter / IMPACT_SCALE_CM) / asinh(1 cm / IMPACT_SCALE_CM), so
+  1 cm maps to 1; 0 where missing (null, or the column absent);
+- d0_missing, z0_missing: 1.0 where the impact parameter is missing, else 0.0.
+
 The position (eta, phi, r, z) goes through a fixed random Fourier (NeRF-style) encoding:
 per coordinate, frequencies pi 2^k u (k < n_frequencies, u uniform in [1, 2) from a seeded
 generator), sin and cos of each; it is a buffer, never trained.
@@ -41,8 +50,12 @@ ENERGY_CLIP = 5.0
 LOG_E_MEAN, LOG_E_STD = -5.0, 1.5
 #: Default log10(pT / GeV) centre and spread for object tokens (0.1 to 10 GeV).
 LOG_PT_MEAN, LOG_PT_STD = 0.0, 0.5
+#: Impact-parameter scale (cm): 100 um, the order of LEP vertex-detector impact-parameter
+#: resolution (ALEPH: 25 um + 95 um GeV / p; Buskulic et al., NIM A 360 (1995) 481).
+IMPACT_SCALE_CM = 0.01
 HIT_FEATURES = ("eta", "phi", "r", "z", "energy", "energy_missing")
-OBJECT_FEATURES = ("eta", "phi", "log_pt", "log_mass", "charge")
+OBJECT_FEATURES = ("eta", "phi", "log_pt", "log_mass", "charge", "d0", "z0", "d0_missing",
+                   "z0_missing")
 
 
 def _log_feature(value: torch.Tensor, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,13 +71,17 @@ def hit_features(fields: dict[str, torch.Tensor], cu_seqlens: torch.Tensor,
                  log_e_std: float = LOG_E_STD) -> torch.Tensor:
     """(N, 6) float32 ``HIT_FEATURES`` of packed hits (``hit_x/y/z`` cm, ``hit_edep`` GeV).
 
-    ``geometry_ids`` (length B) names each event's geometry (``load_geometry``).
+    ``geometry_ids`` (length B) names each event's geometry (``load_geometry``); it is
+    read only for events with hits, so object-only events may name any geometry.
     """
-    geos = [load_geometry(g) for g in geometry_ids]
+    has_hits = (cu_seqlens[1:] > cu_seqlens[:-1]).tolist()
+    scales = []
+    for geometry_id, present in zip(geometry_ids, has_hits, strict=True):
+        geo = load_geometry(geometry_id) if present else None
+        scales.append((geo.r_max, geo.z_max) if geo is not None else (1.0, 1.0))
     event = event_index(cu_seqlens)
     x, y, z = (fields[f"hit_{c}"].float() for c in "xyz")
-    r_max = torch.tensor([g.r_max for g in geos], dtype=torch.float32, device=x.device)[event]
-    z_max = torch.tensor([g.z_max for g in geos], dtype=torch.float32, device=x.device)[event]
+    r_max, z_max = torch.tensor(scales, dtype=torch.float32, device=x.device)[event].unbind(1)
     eta, phi, r = cylindrical(x, y, z)
     energy, missing = _log_feature(fields["hit_edep"].float(), log_e_mean, log_e_std)
     return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, phi / math.pi,
@@ -72,21 +89,28 @@ def hit_features(fields: dict[str, torch.Tensor], cu_seqlens: torch.Tensor,
                         (z / z_max).clamp(-POSITION_CLIP, POSITION_CLIP), energy, missing], 1)
 
 
+def _impact(fields: dict[str, torch.Tensor], name: str, like: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled impact parameter ``name`` (cm; see the module docstring) and its missing flag."""
+    value = fields[name].float() if name in fields else torch.full_like(like, torch.nan)
+    present = torch.isfinite(value)
+    scaled = torch.asinh(torch.where(present, value, 0) / IMPACT_SCALE_CM)
+    return scaled / math.asinh(1 / IMPACT_SCALE_CM), (~present).float()
+
+
 def object_features(fields: dict[str, torch.Tensor], log_pt_mean: float = LOG_PT_MEAN,
                     log_pt_std: float = LOG_PT_STD) -> torch.Tensor:
-    """(N, 5) float32 ``OBJECT_FEATURES`` from ``object_px/py/pz/mass`` (GeV), ``charge`` (e).
-
-    eta and phi as for hits (of the momentum); log_pt as the hit energy with the pT
-    constants; log_mass = log10(1 + mass / GeV) (0 if missing); charge clipped to [-1, 1]
-    (0 if missing).
-    """
+    """(N, 9) float32 ``OBJECT_FEATURES`` from ``object_px/py/pz/mass`` (GeV), ``charge``
+    (e) and, where loaded, ``object_d0/z0`` (cm); see the module docstring."""
     px, py, pz = (fields[f"object_{c}"].float() for c in ("px", "py", "pz"))
     eta, phi, pt = cylindrical(px, py, pz)
     log_pt, _ = _log_feature(pt, log_pt_mean, log_pt_std)
     mass = torch.nan_to_num(fields["object_mass"].float()).clamp_min(0)
     charge = torch.nan_to_num(fields["object_charge"].float()).clamp(-1, 1)
+    d0, d0_missing = _impact(fields, "object_d0", px)
+    z0, z0_missing = _impact(fields, "object_z0", px)
     return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, phi / math.pi, log_pt,
-                        torch.log10(1 + mass), charge], 1)
+                        torch.log10(1 + mass), charge, d0, z0, d0_missing, z0_missing], 1)
 
 
 class FourierEncoding(nn.Module):
@@ -110,7 +134,8 @@ class FourierEncoding(nn.Module):
 class _EventContext(nn.Module):
     """Learned embeddings of each event's detector (geometry) and data level, per element.
 
-    Geometries not shipped with npfm (YAML paths) share one extra "other" index.
+    Geometry ids match shipped geometries case-insensitively (the ALEPH archive's
+    ``ALEPH`` is ``aleph``); others (YAML paths) share one extra "other" index.
     """
 
     def __init__(self, d_model: int) -> None:
@@ -126,7 +151,8 @@ class _EventContext(nn.Module):
             raise ValueError(f"{len(cu_seqlens) - 1} events, {len(geometry_ids)} geometry ids "
                              f"and {len(data_levels)} data levels")
         other = len(self.geometries)
-        det = [self.geometries.index(g) if g in self.geometries else other for g in geometry_ids]
+        known = {name.lower(): i for i, name in enumerate(self.geometries)}
+        det = [known.get(str(g).lower(), other) for g in geometry_ids]
         lev = [vocabulary.code("data_levels", name) for name in data_levels]
         event = event_index(cu_seqlens)
         device = self.detector.weight.device
@@ -186,15 +212,15 @@ class HitTokenizer(nn.Module):
 class ObjectTokenizer(nn.Module):
     """(N, d_model) embeddings of reconstructed objects (``EventLoader(group="object")``).
 
-    projection(Fourier(eta, phi, log_pt)) + projection(log_mass, charge)
-    + object-type + detector + data-level embeddings.
+    projection(Fourier(eta, phi, log_pt)) + projection(log_mass, charge, d0, z0 and
+    their missing flags) + object-type + detector + data-level embeddings.
     """
 
     def __init__(self, d_model: int, n_frequencies: int = 10, seed: int = 0) -> None:
         super().__init__()
         self.fourier = FourierEncoding(3, n_frequencies, seed)
         self.position = nn.Linear(self.fourier.out_dim, d_model)
-        self.properties = nn.Linear(2, d_model)
+        self.properties = nn.Linear(len(OBJECT_FEATURES) - 3, d_model)
         self.n_types = len(vocabulary.names("object_types"))
         self.object_type = nn.Embedding(self.n_types + 1, d_model)
         self.context = _EventContext(d_model)

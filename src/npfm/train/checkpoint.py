@@ -21,17 +21,26 @@ from npfm.events.shards import atomic_write_bytes
 
 
 def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-         config: dict[str, Any], extra: dict[str, Any], keep: int = 2) -> Path:
-    """Write checkpoint ``step`` and point ``latest`` at it; keeps the newest ``keep``."""
+         config: dict[str, Any], extra: dict[str, Any], keep: int = 2, *,
+         weights: dict[str, torch.Tensor] | None = None,
+         optimizer_state: dict[str, Any] | None = None) -> Path:
+    """Write checkpoint ``step`` and point ``latest`` at it; keeps the newest ``keep``.
+
+    ``weights`` and ``optimizer_state`` replace ``model.state_dict()`` and
+    ``optimizer.state_dict()`` where given (full states gathered from a sharded model,
+    ``npfm.train.parallel.full_state``).
+    """
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
-        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / "model.safetensors"))
+        tensors = model.state_dict() if weights is None else weights
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+                  str(tmp / "model.safetensors"))
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), **extra},
+        optim = optimizer.state_dict() if optimizer_state is None else optimizer_state
+        torch.save({"step": step, "optimizer": optim, **extra},
                    tmp / "state.pt")
         for path in tmp.iterdir():
             with open(path, "rb") as fh:

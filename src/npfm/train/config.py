@@ -19,7 +19,9 @@
     seed: 1
     checkpoint_every: 50
     log_every: 1
-    max_hits: 4000                       # events are cut to this many hits (serialised)
+    max_hits: 4000                       # events are cut to this many tokens (serialised)
+    objects: true                        # events without hits get one token per object
+    parallel: ddp                        # under torchrun: ddp, or fsdp (sharded, large sizes)
 
 Defaults follow FM4NPP's recipe (AdamW, betas (0.9, 0.95), weight decay 0.1, lr 2e-4 ->
 2e-5 cosine with warmup), scaled down for the CPU.
@@ -58,6 +60,8 @@ class PretrainConfig:
     checkpoint_every: int = 50
     log_every: int = 1
     max_hits: int = 4000
+    objects: bool = True
+    parallel: str = "ddp"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -92,4 +96,10 @@ def load_config(path: Path | str, **overrides: Any) -> PretrainConfig:
     if config.objective not in ("knnn", "knnn_leakfree", "masked"):
         raise NpfmError(f"{path} objective", f"unknown objective {config.objective!r}",
                         "use knnn, knnn_leakfree or masked")
+    if config.parallel not in ("ddp", "fsdp"):
+        raise NpfmError(f"{path} parallel", f"unknown mode {config.parallel!r}",
+                        "use ddp or fsdp")
+    if not isinstance(config.objects, bool):
+        raise NpfmError(f"{path} objects", f"{config.objects!r} is not true or false",
+                        "write objects: true or objects: false")
     return config

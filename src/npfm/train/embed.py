@@ -54,6 +54,7 @@ def load_model(run_dir: Path) -> tuple[FoundationModel, Path]:
     raw = {k: v for k, v in raw.items() if k in names}
     raw["corpora"] = tuple(raw["corpora"])
     raw["betas"] = tuple(raw["betas"])
+    raw.setdefault("objects", False)  # runs from before object tokens have no object weights
     model = FoundationModel(PretrainConfig(**raw))
     checkpoint.load(ckpt, model)
     model.eval()

@@ -2,7 +2,8 @@
 
 AdamW with FM4NPP's betas and weight decay (not on norms, biases, embeddings or SSM
 parameters), linear warmup then cosine decay, gradient clipping, bf16 autocast on a GPU,
-DDP under ``torchrun``. Every source of randomness is a function of (seed, step): model
+DDP or FSDP (``parallel: fsdp``, ``npfm.train.parallel``) under ``torchrun``; the logged
+loss is the mean over ranks. Every source of randomness is a function of (seed, step): model
 initialisation from the seed, data order from per-corpus shuffles and a per-step domain
 draw, masks from the step. A killed run therefore resumes from its latest checkpoint,
 fast-forwards the data, and retraces the loss curve of an uninterrupted run.
@@ -20,13 +21,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
 from npfm.events.corpus import Corpus
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
-from npfm.train import checkpoint
+from npfm.train import checkpoint, parallel
 from npfm.train.config import PretrainConfig
 
 METRICS_LOG = "metrics.jsonl"
@@ -53,33 +55,57 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
             {"params": plain, "weight_decay": 0.0}]
 
 
+Batch = tuple[PackedBatch, PackedBatch | None]
+
+
+def _pairs(hits: EventLoader, objects: EventLoader | None) -> Iterator[Batch]:
+    """(hit batch, object batch of the same events): two loaders with equal settings
+    yield the same events in the same order (checked by ``FoundationModel``)."""
+    if objects is None:
+        yield from ((batch, None) for batch in hits)
+    else:
+        yield from zip(hits, objects, strict=True)
+
+
 def batches(config: PretrainConfig, rank: int = 0, world: int = 1
-            ) -> Iterator[tuple[str, PackedBatch]]:
-    """Endless (corpus name, batch) stream: domains drawn by temperature, each corpus
-    shuffled anew every epoch; deterministic for a given config."""
+            ) -> Iterator[tuple[str, PackedBatch, PackedBatch | None]]:
+    """Endless (corpus name, hit batch, object batch or None) stream: domains drawn by
+    temperature, each corpus shuffled anew every epoch; deterministic for a given config.
+
+    With ``config.objects`` the object batch holds the same events' reconstructed objects,
+    except for corpora with a ``subsystems`` selection (hit-level pretraining: an event
+    without selected hits is not replaced by its objects).
+    """
     corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
     subsystems = {c["name"]: c.get("subsystems") for c in config.corpora}
-    loaders = {name: EventLoader(corpus, config.batch_events, shuffle=True, seed=config.seed,
-                                 drop_last=True, rank=rank, world_size=world,
-                                 subsystems=subsystems[name],
-                                 event_columns=("geometry_id", "data_level"))
-               for name, corpus in corpora.items()}
+
+    def loader(name: str, group: str) -> EventLoader:
+        return EventLoader(corpora[name], config.batch_events, group=group, shuffle=True,
+                           seed=config.seed, drop_last=True, rank=rank, world_size=world,
+                           subsystems=subsystems[name] if group == "hit" else None,
+                           event_columns=("geometry_id", "data_level"))
+
+    loaders = {name: (loader(name, "hit"), loader(name, "object")
+                      if config.objects and subsystems[name] is None else None)
+               for name in corpora}
     sampler = TemperatureSampler({n: c.n_events for n, c in corpora.items()},
                                  config.temperature, config.seed)
-    streams: dict[str, Iterator[PackedBatch]] = {}
+    streams: dict[str, Iterator[Batch]] = {}
     epochs = dict.fromkeys(loaders, 0)
     for name in sampler:
         while True:
-            stream = streams.setdefault(name, iter(loaders[name]))
-            batch = next(stream, None)
-            if batch is not None:
+            stream = streams.setdefault(name, _pairs(*loaders[name]))
+            pair = next(stream, None)
+            if pair is not None:
                 break
             epochs[name] += 1
             if epochs[name] > 1_000_000:
                 raise RuntimeError(f"corpus {name} yields no batch of {config.batch_events}")
-            loaders[name].set_epoch(epochs[name])
+            for each in loaders[name]:
+                if each is not None:
+                    each.set_epoch(epochs[name])
             del streams[name]
-        yield name, batch
+        yield name, *pair
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -102,13 +128,24 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     model = FoundationModel(config).to(device)
+    step, state = 0, None
+    if (last := checkpoint.latest(run_dir)) is not None:
+        state = checkpoint.load(last, model)  # full weights, before any sharding
+        step = int(state["step"])
+    fsdp = world > 1 and config.parallel == "fsdp"
+    if fsdp:
+        parallel.shard(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr,
                                   betas=config.betas)
-    step = 0
-    if (last := checkpoint.latest(run_dir)) is not None:
-        step = int(checkpoint.load(last, model, optimizer)["step"])
-    _truncate_log(run_dir / METRICS_LOG, step)
-    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if state is not None:
+        if fsdp:
+            parallel.load_optimizer(model, optimizer, state["optimizer"])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
+    if rank == 0:
+        _truncate_log(run_dir / METRICS_LOG, step)
+    trained = torch.nn.parallel.DistributedDataParallel(model) \
+        if world > 1 and not fsdp else model
     data = batches(config, rank, world)
     for _ in range(step):  # fast-forward the data to where the checkpoint stopped
         next(data)
@@ -117,19 +154,22 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
         while step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
-            domain, batch = next(data)
+            domain, batch, objects = next(data)
             start = time.perf_counter()
             with torch.autocast(device.type, dtype=torch.bfloat16,
                                 enabled=device.type == "cuda"):
-                loss, metrics = trained(batch.to(device), step)
+                loss, metrics = trained(batch.to(device), step,
+                                        None if objects is None else objects.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
             tokens = int(batch.cu_seqlens[-1])
-            metrics = {"step": step, "loss": loss.item(), "lr": lr_at(step - 1, config),
-                       "grad_norm": float(norm), "domain": domain, "tokens": tokens,
+            metrics = {"step": step, "loss": _mean_over_ranks(loss, world),
+                       "lr": lr_at(step - 1, config), "grad_norm": float(
+                           norm.full_tensor() if isinstance(norm, DTensor) else norm),
+                       "domain": domain, "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - start, 1e-9),
                        **{k: float(v) for k, v in metrics.items()}}
             if rank == 0 and step % config.log_every == 0:
@@ -137,8 +177,20 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
                 log.flush()
             if progress:
                 progress(step, metrics)
-            if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-                checkpoint.save(run_dir, step, model, optimizer, config.as_dict(), {})
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                weights, optim = parallel.full_state(model, optimizer) if fsdp else (None, None)
+                if rank == 0:
+                    checkpoint.save(run_dir, step, model, optimizer, config.as_dict(), {},
+                                    weights=weights, optimizer_state=optim)
     if world > 1:
         dist.destroy_process_group()
     return metrics
+
+
+def _mean_over_ranks(loss: torch.Tensor, world: int) -> float:
+    """The step's loss averaged over the data-parallel ranks (collective when world > 1)."""
+    value = loss.detach().float().clone()
+    if world > 1:
+        dist.all_reduce(value)
+        value /= world
+    return value.item()
