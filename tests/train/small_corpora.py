@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from npfm.events.build import events_to_table
 from npfm.events.metadata import Citation, Provenance
 from npfm.events.sample import sample_events
