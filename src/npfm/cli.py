@@ -12,7 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from npfm import __version__, cli_catalog, cli_model
+from npfm import __version__, cli_catalog, cli_model, cli_portal
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.curate.pipeline import curate as run_curation
 from npfm.curate.recipe import load_recipe
@@ -301,6 +301,7 @@ for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
     app.command()(_command)
 
 app.add_typer(cli_catalog.app, name="catalog")
+app.add_typer(cli_portal.app, name="portal")
 app.command("locate")(cli_catalog.locate_command)
 
 

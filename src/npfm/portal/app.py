@@ -1,0 +1,78 @@
+"""The portal's FastAPI application: ``create_app(catalog_url)``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from npfm import __version__
+from npfm.catalog.models import open_catalog
+from npfm.events.errors import NpfmError
+from npfm.portal.downloads import Adler32Cache
+from npfm.portal.embedding import EmbeddingCache
+
+HERE = Path(__file__).parent
+#: Largest request body accepted, bytes (writes are small JSON documents).
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class PortalState:
+    """What the routes share: the catalog sessions, templates and in-memory caches."""
+
+    sessions: sessionmaker[Session]
+    templates: Jinja2Templates
+    embeddings: EmbeddingCache = field(default_factory=EmbeddingCache)
+    adler32: Adler32Cache = field(default_factory=Adler32Cache.empty)
+
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+
+def create_app(catalog_url: str) -> FastAPI:
+    """The portal over the catalog at ``catalog_url`` (a SQLAlchemy URL)."""
+    from npfm.portal import api, pages, routes_files
+
+    app = FastAPI(title="npfm discovery portal", version=__version__,
+                  description="Search, inspect and download the datasets of the npfm "
+                  "catalog. Reads are public; writes need `Authorization: Bearer <token>`.",
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.portal = PortalState(open_catalog(catalog_url), templates)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(routes_files.router)
+    app.include_router(api.router, prefix="/api/v1")
+
+    @app.middleware("http")
+    async def limit_body(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
+        return await call_next(request)
+
+    @app.exception_handler(NpfmError)
+    async def npfm_error(request: Request, exc: NpfmError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    return app
+
+
+def state(request: Request) -> PortalState:
+    """The portal state of the application serving ``request``."""
+    portal: PortalState = request.app.state.portal
+    return portal
+
+
+def db(request: Request) -> Iterator[Session]:
+    """A catalog session for one request (a FastAPI dependency)."""
+    yield from state(request).session()

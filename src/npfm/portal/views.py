@@ -1,0 +1,62 @@
+"""Catalog look-ups shared by the pages and the API: files, derived results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, File, ProvenanceEdge
+from npfm.portal.downloads import Adler32Cache, contained_path
+
+
+def file_entries(session: Session, dataset_id: int, limit: int, offset: int,
+                 adler32: Adler32Cache) -> list[dict[str, Any]]:
+    """One page of a dataset's files: sha256, adler32 (catalog, replica or computed from
+    the local copy), size in bytes, replicas and the download link."""
+    files = session.scalars(select(File).where(File.dataset_id == dataset_id)
+                            .options(selectinload(File.replicas), selectinload(File.dataset))
+                            .order_by(File.id).limit(limit).offset(offset))
+    out = []
+    for file in files:
+        adler = file.adler32 or next((r.adler32 for r in file.replicas if r.adler32), None)
+        if adler is None:
+            try:
+                adler = adler32.get(contained_path(file.dataset.path, file.path))
+            except (HTTPException, OSError):  # no local copy: the checksum stays unknown
+                adler = None
+        out.append({"id": file.id, "path": file.path, "bytes": file.bytes,
+                    "events": file.events, "sha256": file.sha256, "adler32": adler,
+                    "download": f"/files/{file.id}",
+                    "replicas": [{"site": r.site, "url": r.url, "status": r.status}
+                                 for r in file.replicas]})
+    return out
+
+
+def derived_results(session: Session, dataset: Dataset) -> list[BenchmarkResult]:
+    """Results evaluated on the dataset, or evaluating a checkpoint trained on it."""
+    sha = dataset.manifest_sha256
+    checkpoints = set(session.scalars(select(ProvenanceEdge.source_id).where(
+        ProvenanceEdge.source_kind == "checkpoint", ProvenanceEdge.target_kind == "dataset",
+        ProvenanceEdge.target_id == sha)))
+    result_ids = {int(i) for i in session.scalars(select(ProvenanceEdge.source_id).where(
+        ProvenanceEdge.source_kind == "benchmark_result", or_(
+            (ProvenanceEdge.target_kind == "dataset") & (ProvenanceEdge.target_id == sha),
+            (ProvenanceEdge.target_kind == "checkpoint")
+            & ProvenanceEdge.target_id.in_(checkpoints)))) if i.isdigit()}
+    checkpoint_ids = select(Checkpoint.id).where(Checkpoint.model_sha256.in_(checkpoints))
+    return list(session.scalars(select(BenchmarkResult).where(or_(
+        BenchmarkResult.id.in_(result_ids), BenchmarkResult.dataset_id == dataset.id,
+        BenchmarkResult.checkpoint_id.in_(checkpoint_ids))).order_by(BenchmarkResult.id)))
+
+
+def result_dict(result: BenchmarkResult) -> dict[str, Any]:
+    """A benchmark result as JSON-ready values (interval ``lo``..``hi``)."""
+    return {"id": result.id, "name": result.name, "task": result.task,
+            "metric": result.metric, "value": result.value, "lo": result.lo,
+            "hi": result.hi, "seeds": result.seeds, "dataset_id": result.dataset_id,
+            "checkpoint_id": result.checkpoint_id, "report_path": result.report_path,
+            "created": result.created.isoformat() if result.created else None,
+            "link": f"/results/{result.id}"}
