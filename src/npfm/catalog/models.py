@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Engine,
     Float,
     ForeignKey,
     Integer,
@@ -221,12 +222,25 @@ class ProvenanceEdge(Base):
     relation: Mapped[str] = mapped_column(String(64))  # derived_from, trained_on, ...
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Session]:
     """A session factory for the catalog at ``url``, upgraded to the newest schema.
 
     The schema is managed by Alembic (``npfm.catalog.migrations``): an empty database gets
-    every table, an older one is migrated in place, keeping its rows.
+    every table, an older one is migrated in place, keeping its rows. One engine (and
+    connection pool) is kept per URL until ``close_catalogs``.
     """
-    engine = create_engine(url)
-    upgrade(engine)
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = create_engine(url)
+        upgrade(engine)
+        _ENGINES[url] = engine
     return sessionmaker(engine)
+
+
+def close_catalogs() -> None:
+    """Dispose every engine opened by ``open_catalog`` (closes pooled connections)."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
