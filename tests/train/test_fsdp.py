@@ -1,0 +1,100 @@
+"""FSDP (fully_shard) pretraining with two CPU processes (gloo) under torchrun: the same
+loss curve as one process, full safetensors checkpoints, and an exact resume after
+SIGKILL."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+from small_corpora import (
+    ENV,
+    aleph_object_events,
+    losses,
+    run_command,
+    torchrun,
+    toy_hit_events,
+    write_config,
+    write_events,
+)
+
+from npfm.events.errors import NpfmError
+from npfm.model.foundation import FoundationModel
+from npfm.train.config import load_config
+from npfm.train.loop import pretrain
+
+STEPS, EVERY = 6, 3
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two shards with the same content (6 toy hit events and 4 real ALEPH object-only
+    events; other event numbers). A batch is one shard, so each of two ranks and the
+    single process see the same events every step (each rank in its own order)."""
+    content = toy_hit_events(6, seed=5) + aleph_object_events(4)
+
+    def shard(first: int) -> list[dict[str, object]]:
+        events = copy.deepcopy(content)
+        for i, event in enumerate(events):
+            event["run"], event["event"] = 1, first + i
+        return events
+
+    return write_events(tmp_path_factory.mktemp("fsdp") / "corpus", [shard(0), shard(100)])
+
+
+def _log(run: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_fsdp_matches_one_process_and_resumes_exactly(tmp_path: Path, corpus: Path) -> None:
+    config = write_config(tmp_path / "config.json", [(corpus, "mixed")], batch_events=10,
+                          steps=STEPS, checkpoint_every=EVERY, max_hits=200, parallel="fsdp")
+    pretrain(load_config(config), tmp_path / "single")  # one process: no sharding
+    single = losses(tmp_path / "single")
+
+    run = tmp_path / "fsdp"
+    proc = subprocess.Popen(torchrun(config, run), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    log, deadline = run / "metrics.jsonl", time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:  # kill after step 4
+        if log.exists() and len(log.read_text().splitlines()) >= EVERY + 1:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before_kill = _log(run)
+    assert (run / "checkpoints/latest").read_text() == f"step-{EVERY:07d}"
+    assert len(before_kill) > EVERY
+
+    run_command(torchrun(config, run))  # resumes from step 3 under FSDP
+    resumed = _log(run)
+    assert [m["step"] for m in resumed] == list(range(1, STEPS + 1))
+    for old, new in zip(before_kill, resumed, strict=False):  # steps redone after the kill
+        assert (old["loss"], old["grad_norm"]) == (new["loss"], new["grad_norm"])
+    assert [m["loss"] for m in resumed] == pytest.approx(single, rel=1e-5)
+    assert all(0 < m["object_token_fraction"] < 1 for m in resumed)  # hits and objects
+
+    # The checkpoint is the full model, loadable without FSDP (as npfm embed does).
+    ckpt = run / "checkpoints" / (run / "checkpoints/latest").read_text()
+    model = FoundationModel(load_config(config))
+    weights = load_file(str(ckpt / "model.safetensors"))
+    assert {k: tuple(v.shape) for k, v in weights.items()} == \
+        {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    reference = load_file(str(tmp_path / "single/checkpoints/step-0000006/model.safetensors"))
+    for name, value in weights.items():
+        assert value.allclose(reference[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_parallel_mode_and_objects_are_checked(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(NpfmError, match=r"parallel: unknown mode 'zero3'.*use ddp or fsdp"):
+        load_config(write_config(tmp_path / "c.json", [(corpus, "c")], parallel="zero3"))
+    with pytest.raises(NpfmError, match="objects: 'yes' is not true or false"):
+        load_config(write_config(tmp_path / "c.json", [(corpus, "c")], objects="yes"))
