@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -71,3 +73,13 @@ def test_catalog_made_before_migrations_is_stamped_then_upgraded(tmp_path: Path)
         assert current(engine) == "0002"
     finally:
         engine.dispose()
+
+
+def test_alembic_command_line_upgrades_to_the_models(db_url: str) -> None:
+    ini = Path(__file__).resolve().parents[2] / "src/npfm/catalog/alembic.ini"
+    alembic = Path(sys.executable).with_name("alembic")
+    done = subprocess.run([str(alembic), "-c", str(ini), "-x", f"url={db_url}", "upgrade",
+                           "head"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    models = {t.name: {c.name for c in t.columns} for t in Base.metadata.sorted_tables}
+    assert _tables_and_columns(db_url) == models
