@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from npfm.catalog.inputs import ReplicaInput, SiteInput, parse
 from npfm.catalog.models import Dataset, File, Replica, Site
@@ -108,9 +108,11 @@ def _priorities(session: Session) -> dict[str, tuple[int, bool]]:
     return {s.name: (s.priority, s.enabled) for s in session.scalars(select(Site))}
 
 
-def ranked_replicas(session: Session, file: File) -> list[Replica]:
-    """The file's usable replicas (not bad, at an enabled site), most preferred first."""
-    sites = _priorities(session)
+def ranked_replicas(session: Session, file: File,
+                    sites: dict[str, tuple[int, bool]] | None = None) -> list[Replica]:
+    """The file's usable replicas (not bad, at an enabled site), most preferred first;
+    ``sites``: name -> (priority, enabled), read from the catalog when not given."""
+    sites = _priorities(session) if sites is None else sites
     usable = [r for r in file.replicas if r.status != "bad"
               and sites.get(r.site, (DEFAULT_PRIORITY, True))[1]]
     return sorted(usable, key=lambda r: (sites.get(r.site, (DEFAULT_PRIORITY, True))[0],
@@ -124,10 +126,13 @@ def locate(session: Session, dataset_name_or_id: str | int,
     Raises NpfmError naming the first file with no reachable replica.
     """
     dataset = find_dataset(session, dataset_name_or_id)
+    sites = _priorities(session)
+    files = session.scalars(select(File).where(File.dataset_id == dataset.id)
+                            .options(selectinload(File.replicas)).order_by(File.id))
     chosen = []
-    for file in dataset.files:
+    for file in files:
         tried = []
-        for replica in ranked_replicas(session, file):
+        for replica in ranked_replicas(session, file, sites):
             if probe(replica.url):
                 chosen.append(replica)
                 break
@@ -184,7 +189,7 @@ def verify(session: Session, dataset: str | int | None = None, site: str | None 
     gets the computed ones recorded. ``progress(n_bytes)`` is called as bytes are read.
     Commits.
     """
-    query = select(Replica).join(File)
+    query = select(Replica).join(File).options(selectinload(Replica.file))
     if dataset is not None:
         query = query.where(File.dataset_id == find_dataset(session, dataset).id)
     if site is not None:
