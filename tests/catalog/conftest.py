@@ -108,7 +108,7 @@ SPHENIX = Path(__file__).resolve().parents[2] / "src/npfm/detectors/geometries/s
 
 
 def write_toy_corpus(path: Path, events: int = 12) -> Path:
-    """A small sPHENIX pp corpus written with the real writer (3 shards of <= 5 events)."""
+    """A small sPHENIX pp corpus written with the real writer (shards of <= 5 events)."""
     from npfm.events.build import events_to_table
     from npfm.events.metadata import Citation, Provenance
     from npfm.events.sample import sample_events

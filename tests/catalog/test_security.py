@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
+from conftest import write_toy_corpus
 from sqlalchemy import inspect, select, text
 
-from npfm.catalog.federation import add_site, find_dataset
+from npfm.catalog import exports
+from npfm.catalog.federation import add_site, find_dataset, locate
 from npfm.catalog.models import ApiToken, Base, Dataset, Site, open_catalog
+from npfm.catalog.register import register
 from npfm.catalog.tokens import check_token, create_token, revoke_token
 from npfm.events.errors import NpfmError
 
@@ -34,6 +38,20 @@ def test_hostile_name_is_stored_and_found_verbatim(db_url: str) -> None:
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM dataset")).scalar() == 1
+
+
+def test_hostile_corpus_name_goes_through_register_locate_and_export(
+        db_url: str, tmp_path: Path) -> None:
+    corpus = write_toy_corpus(tmp_path / "hostile", events=6)
+    manifest = json.loads((corpus / "manifest.json").read_text())  # a crafted manifest
+    manifest["name"], manifest["citation"]["title"] = HOSTILE, f"{HOSTILE} corpus"
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    with open_catalog(db_url)() as session:
+        assert register(corpus, session)[0].startswith(f"dataset {HOSTILE}: 2 file(s)")
+        assert [r.site for r in locate(session, HOSTILE)] == ["local", "local"]
+        assert exports.datacite(find_dataset(session, HOSTILE))["titles"] == [
+            {"title": f"{HOSTILE} corpus"}]
+        assert len(session.scalars(select(Dataset)).all()) == 1
 
 
 def test_tokens_are_stored_hashed_and_scoped(db_url: str) -> None:
