@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-
 from tests.portal.conftest import Portal
 
 CHROMIUM = "/usr/bin/chromium"
@@ -82,7 +81,8 @@ def test_search_open_dataset_and_use_the_event_display(page: Page, live_server: 
     expect(display).to_have_attribute("data-mode", "subsystem")
     expect(page.locator("#legend span")).to_have_count(3)  # MVTX, INTT, TPC
     sub_colours = {hits.nth(i).get_attribute("fill") for i in range(n)}
-    assert len(sub_colours) == 3 and sub_colours != track_colours
+    assert len(sub_colours) == 3
+    assert sub_colours != track_colours
     before = page.locator("#event-label").inner_text()
     page.click("#next-event")
     expect(page.locator("#event-label")).not_to_have_text(before)

@@ -48,7 +48,7 @@ SearchQuery = Annotated[SearchParams, Query()]
 
 
 class DatasetSummary(BaseModel):
-    """A dataset in a listing (sizes: events, hits, files, bytes)."""
+    """A dataset in a listing (sizes: events, hits, files)."""
 
     id: int
     name: str
@@ -67,7 +67,6 @@ class DatasetSummary(BaseModel):
     source: str
     created: str
     files: int
-    bytes: int
     score: float | None = Field(None, description="cosine similarity (semantic mode)")
 
 

@@ -34,6 +34,10 @@ SUMMARY_FIELDS = ("id", "name", "title", "description", "events", "hits", "licen
                   "data_level", "keywords", "source", "created")
 
 
+#: Above this many matching datasets, facet counts filter by a subquery, not an id list.
+ID_LIST_MAX = 5000
+
+
 @dataclass
 class Query:
     """A search: free text, mode (``text`` or ``semantic``), facet filters, one page."""
@@ -75,46 +79,79 @@ def _conditions(query: Query, skip: str | None = None) -> list[ColumnElement[boo
     return conds
 
 
+def _restriction(session: Session, query: Query, skip: str | None) -> Any:
+    """Matching dataset ids (a list, or a subquery when there are very many), or None
+    when nothing is filtered."""
+    conds = _conditions(query, skip=skip)
+    if not conds:
+        return None
+    matching = select(Dataset.id).where(*conds)
+    ids = list(session.scalars(matching.limit(ID_LIST_MAX + 1)))
+    return ids if len(ids) <= ID_LIST_MAX else matching
+
+
 def facet_counts(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
     """Per facet, (value, datasets) under every other active filter, most frequent first.
 
     Values come from a dataset's facet rows (several for a mixed corpus), else from its
-    single-valued column.
+    single-valued column. Facets without an active filter share one grouped query.
     """
-    out: dict[str, list[tuple[str, int]]] = {}
-    for name, column in FACETS.items():
-        matching = select(Dataset.id).where(*_conditions(query, skip=name))
-        counts: Counter[str] = Counter()
-        for value, n in session.execute(
-                select(DatasetFacet.value, func.count(DatasetFacet.dataset_id.distinct()))
-                .where(DatasetFacet.facet == name, DatasetFacet.dataset_id.in_(matching))
-                .group_by(DatasetFacet.value)):
-            counts[str(value)] += n
-        for value, n in session.execute(
-                select(column, func.count(Dataset.id))
-                .where(Dataset.id.in_(matching), column.is_not(None), ~_has_rows(name))
-                .group_by(column)):
-            counts[_facet_value(name, value)] += n
-        out[name] = sorted(((v, n) for v, n in counts.items() if v), key=lambda c: (-c[1], c[0]))
-    return out
+    groups: dict[str | None, list[str]] = {None: [f for f in FACETS if f not in query.filters]}
+    groups.update({f: [f] for f in FACETS if f in query.filters})
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+    for skip, names in groups.items():
+        if not names:
+            continue
+        restrict = _restriction(session, query, skip)
+        rows = (select(DatasetFacet.facet, DatasetFacet.value,
+                       func.count(DatasetFacet.dataset_id.distinct()))
+                .where(DatasetFacet.facet.in_(names))
+                .group_by(DatasetFacet.facet, DatasetFacet.value))
+        present = (select(func.count(DatasetFacet.facet.distinct()))
+                   .where(DatasetFacet.dataset_id == Dataset.id, DatasetFacet.facet.in_(names))
+                   .scalar_subquery())
+        lacking_rows = select(Dataset).where(present < len(names))
+        if restrict is not None:
+            rows = rows.where(DatasetFacet.dataset_id.in_(restrict))
+            lacking_rows = lacking_rows.where(Dataset.id.in_(restrict))
+        for facet, value, n in session.execute(rows):
+            counts[facet][str(value)] += n
+        _count_columns(session, list(session.scalars(lacking_rows)), names, counts)
+    return {name: sorted(((v, n) for v, n in c.items() if v), key=lambda c: (-c[1], c[0]))
+            for name, c in counts.items()}
+
+
+def _count_columns(session: Session, datasets: list[Dataset], names: list[str],
+                   counts: dict[str, Counter[str]]) -> None:
+    """Count the column value of each facet for which a dataset has no facet rows."""
+    if not datasets:
+        return
+    have = set(session.execute(select(DatasetFacet.dataset_id, DatasetFacet.facet).where(
+        DatasetFacet.dataset_id.in_([d.id for d in datasets]),
+        DatasetFacet.facet.in_(names))).tuples())
+    for dataset in datasets:
+        for name in names:
+            value = getattr(dataset, name)
+            if (dataset.id, name) not in have and value not in (None, ""):
+                counts[name][_facet_value(name, value)] += 1
 
 
 def _facet_value(name: str, value: Any) -> str:
     return f"{float(value):g}" if name == "energy_gev" else str(value)
 
 
-def summary(dataset: Dataset, files: int = 0, size: int = 0) -> dict[str, Any]:
-    """A dataset as a plain dict of its summary fields plus file count and bytes."""
+def summary(dataset: Dataset, files: int = 0) -> dict[str, Any]:
+    """A dataset as a plain dict of its summary fields plus its number of files."""
     out = {key: getattr(dataset, key) for key in SUMMARY_FIELDS}
-    out.update(files=files, bytes=size)
+    out["files"] = files
     return out
 
 
-def _file_totals(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
-    rows = session.execute(select(File.dataset_id, func.count(File.id),
-                                  func.coalesce(func.sum(File.bytes), 0))
+def _file_counts(session: Session, ids: list[int]) -> dict[int, int]:
+    """Files per dataset (answered from the index on ``file.dataset_id``)."""
+    rows = session.execute(select(File.dataset_id, func.count())
                            .where(File.dataset_id.in_(ids)).group_by(File.dataset_id)).all()
-    return {i: (int(n), int(b)) for i, n, b in rows}
+    return {i: int(n) for i, n in rows}
 
 
 @dataclass
@@ -133,8 +170,8 @@ def search(session: Session, query: Query, cache: EmbeddingCache | None = None) 
     total = session.scalar(select(func.count(Dataset.id)).where(*conds)) or 0
     page = list(session.scalars(select(Dataset).where(*conds).order_by(Dataset.id)
                                 .limit(query.limit).offset(query.offset)))
-    totals = _file_totals(session, [d.id for d in page])
-    return Results([summary(d, *totals.get(d.id, (0, 0))) for d in page], total)
+    files = _file_counts(session, [d.id for d in page])
+    return Results([summary(d, files.get(d.id, 0)) for d in page], total)
 
 
 def embedding_texts(session: Session, conds: list[ColumnElement[bool]] | None = None
@@ -154,10 +191,10 @@ def _semantic(session: Session, query: Query, conds: list[ColumnElement[bool]],
     order = np.argsort(-scores, kind="stable")[query.offset:query.offset + query.limit]
     chosen = [ids[i] for i in order]
     by_id = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(chosen)))}
-    totals = _file_totals(session, chosen)
+    files = _file_counts(session, chosen)
     items = []
     for i in order:
-        item = summary(by_id[ids[i]], *totals.get(ids[i], (0, 0)))
+        item = summary(by_id[ids[i]], files.get(ids[i], 0))
         item["score"] = round(float(scores[i]), 4)
         items.append(item)
     return Results(items, len(ids))
