@@ -125,3 +125,11 @@ def test_openapi_lists_the_api(client: TestClient) -> None:
 def test_catalog_dataset_count(portal: Portal) -> None:
     with open_catalog(portal.url)() as session:
         assert len(session.scalars(select(Dataset)).all()) == 5
+
+
+def test_locate_gives_a_reachable_replica_per_file(client: TestClient, portal: Portal) -> None:
+    replicas = client.get(f"/api/v1/datasets/{portal.ids['zeus-dis']}/locate").json()
+    assert len(replicas) == 3
+    for replica in replicas:
+        assert replica["site"] == "local"
+        assert replica["url"] == (portal.dirs["zeus-dis"] / replica["path"]).resolve().as_uri()

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from npfm.catalog import federation
 from npfm.catalog.exports import schema_org_jsonld
@@ -54,6 +54,17 @@ def dataset_or_404(session: Session, dataset_id: int) -> Dataset:
     return dataset
 
 
+def dataset_with_files(session: Session, dataset_id: int) -> Dataset:
+    """The dataset with its files, their replicas and its facet rows loaded in 3 queries
+    (the standard record reads them all)."""
+    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id).options(
+        selectinload(Dataset.files).selectinload(File.replicas),
+        selectinload(Dataset.facets)))
+    if dataset is None:
+        raise HTTPException(404, f"no dataset {dataset_id}")
+    return dataset
+
+
 @router.get("/search", response_model=SearchPage)
 def search_datasets(params: SearchQuery, request: Request, session: DB) -> dict[str, Any]:
     """Faceted full-text (``mode=text``) or semantic (``mode=semantic``) dataset search."""
@@ -67,7 +78,7 @@ def search_datasets(params: SearchQuery, request: Request, session: DB) -> dict[
 @router.get("/datasets/{dataset_id}")
 def get_dataset(dataset_id: DatasetId, session: DB) -> dict[str, Any]:
     """The dataset's standard record, FAIR score and schema.org JSON-LD."""
-    dataset = dataset_or_404(session, dataset_id)
+    dataset = dataset_with_files(session, dataset_id)
     record = dataset_record(dataset)
     return {"id": dataset.id, "record": record, "fair": fair_score(record),
             "jsonld": schema_org_jsonld(dataset)}

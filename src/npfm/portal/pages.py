@@ -16,7 +16,7 @@ from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.models import BenchmarkResult, File
 from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, provenance
-from npfm.portal.api import dataset_or_404
+from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
 from npfm.portal.embedding import shared_embedder
 from npfm.portal.schemas import SearchQuery
@@ -71,7 +71,7 @@ def home(request: Request, params: SearchQuery, session: DB) -> HTMLResponse:
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(dataset_id: DatasetId, request: Request, session: DB) -> HTMLResponse:
     """Metadata, FAIR score, JSON-LD, provenance graph, files, results, event display."""
-    dataset = dataset_or_404(session, dataset_id)
+    dataset = dataset_with_files(session, dataset_id)
     record = dataset_record(dataset)
     graph = provenance.dataset_graph(session, dataset)
     n_files = session.scalar(select(func.count(File.id)).where(File.dataset_id == dataset.id))
