@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -139,3 +140,25 @@ def test_masked_hit_objective_only_masked_positions() -> None:
     tokens = objective.apply_mask(hidden, mask)
     assert torch.equal(tokens[~mask], hidden[~mask])
     assert torch.equal(tokens[mask], objective.mask_embedding.expand(10, 16))
+
+
+def test_object_knnn_neighbours_are_harder_and_wrap_in_phi() -> None:
+    """Objects at phi = +-(pi - 0.05) are neighbours across the wrap; targets are harder
+    objects, and the regressed target is (eta, phi, log_pt), not the distance space."""
+    from npfm.model.sequence import TokenPart, object_info
+    from npfm.model.tokenize import object_features
+
+    phi = torch.tensor([math.pi - 0.05, -math.pi + 0.05, 0.0, 0.3])
+    pt = torch.tensor([1.0, 2.0, 3.0, 0.5])
+    fields = {"object_px": pt * torch.cos(phi), "object_py": pt * torch.sin(phi),
+              "object_pz": torch.zeros(4), "object_mass": torch.zeros(4),
+              "object_charge": torch.zeros(4)}
+    feats = object_features(fields)
+    part = TokenPart(torch.arange(4), torch.arange(4), torch.tensor([0, 4]), feats)
+    info = object_info(part)
+    index, valid = KNNNObjective(8, k=2).targets(info)
+    assert index[0].tolist() == [1, 2]  # across the wrap first, then the hardest
+    assert index[3].tolist() == [2, 0]  # d phi 0.3; pi - 0.35; (1: pi - 0.25, wrapped)
+    assert not valid[2].any()  # the hardest object has no target
+    assert info.target is not None
+    assert torch.equal(info.target, feats[:, :3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,14 @@ from npfm.events.loader import EventLoader, PackedBatch
 from npfm.model.tokenize import (
     ENERGY_CLIP,
     HIT_FEATURES,
+    IMPACT_SCALE_CM,
+    OBJECT_FEATURES,
     POSITION_CLIP,
     FourierEncoding,
     HitTokenizer,
     ObjectTokenizer,
     hit_features,
+    object_features,
 )
 
 
@@ -144,3 +148,34 @@ def test_object_tokens() -> None:
     assert torch.isfinite(tokens).all()
     tokens.sum().backward()
     assert model.object_type.weight.grad is not None
+
+
+def test_object_features_impact_parameters_and_flags() -> None:
+    fields = {"object_px": torch.tensor([1.0, 3.0]), "object_py": torch.tensor([0.0, 4.0]),
+              "object_pz": torch.tensor([0.0, 0.0]), "object_mass": torch.tensor([0.0, 0.0]),
+              "object_charge": torch.tensor([1.0, 0.0]),
+              "object_d0": torch.tensor([1.0, float("nan")]),
+              "object_z0": torch.tensor([-0.01, 0.0])}
+    feats = object_features(fields)
+    assert feats.shape == (2, len(OBJECT_FEATURES))
+    named = dict(zip(OBJECT_FEATURES, feats.T, strict=True))
+    assert named["d0"].tolist() == pytest.approx([1.0, 0.0])  # 1 cm -> 1; missing -> 0
+    assert named["d0_missing"].tolist() == [0.0, 1.0]
+    expected = -math.asinh(1.0) / math.asinh(1 / IMPACT_SCALE_CM)  # z0 = -1 scale
+    assert named["z0"].tolist() == pytest.approx([expected, 0.0], rel=1e-5)
+    assert named["log_pt"].tolist() == pytest.approx([0.0, math.log10(5) / 0.5], rel=1e-5)
+    without = object_features({k: v for k, v in fields.items() if k != "object_z0"})
+    assert dict(zip(OBJECT_FEATURES, without.T, strict=True))["z0_missing"].tolist() == \
+        [1.0, 1.0]  # a column not loaded counts as missing
+
+
+def test_archive_detector_id_matches_the_shipped_geometry() -> None:
+    model = ObjectTokenizer(8)
+    cu = torch.tensor([0, 1, 2])
+    fields = {"object_px": torch.ones(2), "object_py": torch.zeros(2),
+              "object_pz": torch.zeros(2), "object_mass": torch.zeros(2),
+              "object_charge": torch.zeros(2), "object_type": torch.zeros(2, dtype=torch.long)}
+    batch = PackedBatch(fields, cu, torch.zeros(2, dtype=torch.int64), torch.arange(2), {})
+    tokens = model(batch, ["ALEPH", "aleph"], ["simulated", "simulated"])
+    assert torch.equal(tokens[0], tokens[1])
+    assert not torch.equal(tokens[0], model(batch, ["delphi"] * 2, ["simulated"] * 2)[0])

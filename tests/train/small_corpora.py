@@ -69,13 +69,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def torchrun(config: Path, run: Path, processes: int = 2) -> list[str]:
-    """The command line of ``npfm pretrain`` under torchrun with ``processes`` CPU ranks."""
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-            "-m", "npfm", "pretrain", str(config), "--out", str(run)]
+#: One rank of ``pretrain``: what torchrun starts, without the launcher and CLI imports.
+RANK_MAIN = ("import sys; from pathlib import Path; from npfm.train.config import load_config; "
+             "from npfm.train.loop import pretrain; pretrain(load_config(sys.argv[1]), "
+             "Path(sys.argv[2]))")
 
 
-def run_command(args: list[str]) -> None:
-    result = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-4000:]
+def start_ranks(config: Path, run: Path, world: int = 2,
+                errors: int = subprocess.PIPE) -> list[subprocess.Popen[bytes]]:
+    """``world`` CPU processes of one ``pretrain`` run, rendezvous by the env:// variables
+    torchrun sets (MASTER_ADDR/PORT, RANK, LOCAL_RANK, WORLD_SIZE); gloo backend.
+    ``errors``: where their stderr goes (a pipe read by ``wait_ranks``)."""
+    port = str(free_port())
+    return [subprocess.Popen(
+        [sys.executable, "-c", RANK_MAIN, str(config), str(run)],
+        env={**ENV, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "RANK": str(rank),
+             "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world)},
+        stdout=subprocess.DEVNULL, stderr=errors) for rank in range(world)]
+
+
+def wait_ranks(ranks: list[subprocess.Popen[bytes]]) -> None:
+    for proc in ranks:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-4000:]

@@ -1,13 +1,11 @@
-"""FSDP (fully_shard) pretraining with two CPU processes (gloo) under torchrun: the same
-loss curve as one process, full safetensors checkpoints, and an exact resume after
-SIGKILL."""
+"""FSDP (fully_shard) pretraining with two CPU processes (gloo), started as torchrun starts
+them: the same loss curve as one process, full safetensors checkpoints, and an exact
+resume after SIGKILL."""
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,12 +13,11 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 from small_corpora import (
-    ENV,
     aleph_object_events,
     losses,
-    run_command,
-    torchrun,
+    start_ranks,
     toy_hit_events,
+    wait_ranks,
     write_config,
     write_events,
 )
@@ -61,20 +58,20 @@ def test_fsdp_matches_one_process_and_resumes_exactly(tmp_path: Path, corpus: Pa
     single = losses(tmp_path / "single")
 
     run = tmp_path / "fsdp"
-    proc = subprocess.Popen(torchrun(config, run), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ranks = start_ranks(config, run, errors=subprocess.DEVNULL)
     log, deadline = run / "metrics.jsonl", time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:  # kill after step 4
+    while time.monotonic() < deadline and ranks[0].poll() is None:  # kill after step 4
         if log.exists() and len(log.read_text().splitlines()) >= EVERY + 1:
             break
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    for proc in ranks:
+        proc.kill()  # SIGKILL
+        proc.wait()
     before_kill = _log(run)
     assert (run / "checkpoints/latest").read_text() == f"step-{EVERY:07d}"
     assert len(before_kill) > EVERY
 
-    run_command(torchrun(config, run))  # resumes from step 3 under FSDP
+    wait_ranks(start_ranks(config, run))  # resumes from step 3 under FSDP
     resumed = _log(run)
     assert [m["step"] for m in resumed] == list(range(1, STEPS + 1))
     for old, new in zip(before_kill, resumed, strict=False):  # steps redone after the kill

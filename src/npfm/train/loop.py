@@ -21,14 +21,13 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.distributed.tensor import DTensor
 
 from npfm.events.corpus import Corpus
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
-from npfm.train import checkpoint, parallel
+from npfm.train import checkpoint
 from npfm.train.config import PretrainConfig
 
 METRICS_LOG = "metrics.jsonl"
@@ -134,6 +133,8 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
         step = int(state["step"])
     fsdp = world > 1 and config.parallel == "fsdp"
     if fsdp:
+        from npfm.train import parallel  # torch.distributed.tensor: seconds to import
+
         parallel.shard(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr,
                                   betas=config.betas)
@@ -167,8 +168,7 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
             step += 1
             tokens = int(batch.cu_seqlens[-1])
             metrics = {"step": step, "loss": _mean_over_ranks(loss, world),
-                       "lr": lr_at(step - 1, config), "grad_norm": float(
-                           norm.full_tensor() if isinstance(norm, DTensor) else norm),
+                       "lr": lr_at(step - 1, config), "grad_norm": _scalar(norm),
                        "domain": domain, "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - start, 1e-9),
                        **{k: float(v) for k, v in metrics.items()}}
@@ -185,6 +185,12 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
     if world > 1:
         dist.destroy_process_group()
     return metrics
+
+
+def _scalar(value: torch.Tensor) -> float:
+    """A scalar tensor, or a sharded DTensor scalar (FSDP's gradient norm), as a float."""
+    full = getattr(value, "full_tensor", None)
+    return float(full() if full is not None else value)
 
 
 def _mean_over_ranks(loss: torch.Tensor, world: int) -> float:
