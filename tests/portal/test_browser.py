@@ -88,6 +88,14 @@ def test_search_open_dataset_and_use_the_event_display(page: Page, live_server: 
     expect(page.locator("#event-label")).not_to_have_text(before)
     shot(page, "04-dataset-subsystems.png")
 
+    page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200']}")
+    graph = page.locator("svg.provenance")
+    for label in ("dataset sphenix-pp200", "checkpoint step 100", "ari = 0.9123"):
+        expect(graph).to_contain_text(label)
+    shot(page, "05-provenance-and-results.png")
+    page.click("table.list >> text=tracking-ari")
+    expect(page.locator("h1")).to_have_text("tracking-ari")
+
     page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200-copy']}/curation")
     expect(page.locator(".suggestion[data-field=facility]")).to_contain_text("RHIC")
-    shot(page, "05-curation.png")
+    shot(page, "06-curation.png")

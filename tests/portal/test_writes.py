@@ -85,6 +85,15 @@ def test_oversized_body_gets_413(target: tuple, tokens: dict[str, str]) -> None:
     assert response.status_code == 413
 
 
+def test_chunked_body_without_length_gets_411(target: tuple, tokens: dict[str, str]) -> None:
+    test_client, _, dataset_id = target
+    response = test_client.post(f"/api/v1/datasets/{dataset_id}/annotations",
+                                content=iter([b'{"facility": ', b'"LEP"}']),
+                                headers={**bearer(tokens["curate"]),
+                                         "Content-Type": "application/json"})
+    assert response.status_code == 411
+
+
 def test_annotation_of_a_missing_dataset_is_404(target: tuple, tokens: dict[str, str]) -> None:
     test_client, _, _ = target
     response = test_client.post("/api/v1/datasets/999/annotations", json={"facility": "LEP"},

@@ -55,8 +55,10 @@ def create_app(catalog_url: str) -> FastAPI:
     @app.middleware("http")
     async def limit_body(request: Request,
                          call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
+        length = request.headers.get("content-length")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            return JSONResponse({"detail": "send the body with a Content-Length"}, 411)
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
         return await call_next(request)
 
