@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_toy_corpus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,8 +46,8 @@ def _mirror_replicas(session: Session, base: str) -> None:
 
 
 def test_locate_prefers_reachable_replicas_at_preferred_sites(
-        db_url: str, tmp_path: Path, mirror: tuple[Path, str]) -> None:
-    corpus = write_toy_corpus(tmp_path / "toy")
+        db_url: str, tmp_path: Path, toy_corpus: Path, mirror: tuple[Path, str]) -> None:
+    corpus = Path(shutil.copytree(toy_corpus, tmp_path / "toy"))
     _, base = mirror
     with open_catalog(db_url)() as session:
         register(corpus, session)
@@ -69,9 +68,9 @@ def test_locate_prefers_reachable_replicas_at_preferred_sites(
             locate(session, str(dataset.id))
 
 
-def test_verify_marks_bad_and_missing_replicas(db_url: str, tmp_path: Path,
+def test_verify_marks_bad_and_missing_replicas(db_url: str, tmp_path: Path, toy_corpus: Path,
                                                mirror: tuple[Path, str]) -> None:
-    corpus = write_toy_corpus(tmp_path / "toy")
+    corpus = Path(shutil.copytree(toy_corpus, tmp_path / "toy"))
     root, base = mirror
     with open_catalog(db_url)() as session:
         register(corpus, session)

@@ -75,7 +75,8 @@ def test_catalog_made_before_migrations_is_stamped_then_upgraded(tmp_path: Path)
         engine.dispose()
 
 
-def test_alembic_command_line_upgrades_to_the_models(db_url: str) -> None:
+def test_alembic_command_line_upgrades_to_the_models(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/cli.sqlite"  # same migrations as above, by the CLI
     ini = Path(__file__).resolve().parents[2] / "src/npfm/catalog/alembic.ini"
     alembic = Path(sys.executable).with_name("alembic")
     done = subprocess.run([str(alembic), "-c", str(ini), "-x", f"url={db_url}", "upgrade",

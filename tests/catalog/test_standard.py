@@ -27,9 +27,12 @@ from npfm.catalog.standard import (
 from npfm.events.errors import NpfmError
 
 
-@pytest.fixture
-def toy(tmp_path: Path, toy_corpus: Path) -> Iterator[tuple[Session, Dataset]]:
-    with open_catalog(f"sqlite:///{tmp_path}/c.sqlite")() as session:
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory,
+        toy_corpus: Path) -> Iterator[tuple[Session, Dataset]]:
+    """The toy corpus registered once for the module (the tests only read it)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('standard')}/c.sqlite"
+    with open_catalog(url)() as session:
         register(toy_corpus, session)
         yield session, session.scalars(select(Dataset)).one()
 
