@@ -84,3 +84,11 @@ def test_alembic_command_line_upgrades_to_the_models(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     models = {t.name: {c.name for c in t.columns} for t in Base.metadata.sorted_tables}
     assert _tables_and_columns(db_url) == models
+
+
+def test_plain_postgresql_url_uses_psycopg(pg_server: str) -> None:
+    assert pg_server.startswith("postgresql://npfm@127.0.0.1:")
+    with open_catalog(pg_server)() as session:
+        engine = session.get_bind()
+        assert engine.dialect.driver == "psycopg"
+        assert current(engine) == "0002"  # type: ignore[arg-type]

@@ -129,3 +129,20 @@ def test_ro_crate_is_readable_by_rocrate(toy: tuple[Session, Dataset], tmp_path:
     validate_record(record)
     with pytest.raises(NpfmError, match="not empty"):
         exports.ro_crate(dataset, out)
+
+
+def test_lattice_ensemble_row_gets_a_valid_record() -> None:
+    """A Dataset as the lattice-ensemble registrar writes it (source ildg, QCDml record)."""
+    dataset = Dataset(name="wilson-b6.0", title="Quenched SU(3) ensemble", identifier=
+                      "urn:npfm:lqcd:wilson-b6.0", schema_version=1, events=2, hits=0,
+                      license="https://creativecommons.org/licenses/by/4.0/",
+                      creators=["npfm developers"], created="2026-11-22", path="/x",
+                      manifest_sha256="e" * 64, source="ildg", facility="lattice",
+                      data_level="gauge-configurations", description="", keywords=["ILDG"],
+                      record={"markovChainURI": "urn:npfm:lqcd:wilson-b6.0"})
+    record = dataset_record(dataset)
+    validate_record(record)
+    assert record["facets"] == {"facility": ["lattice"],
+                                "data_level": ["gauge-configurations"]}
+    assert "markovChainURI" not in record  # only standard fields
+    assert "facets.data_level" not in {m["field"] for m in fair_score(record)["missing"]}

@@ -225,6 +225,14 @@ class ProvenanceEdge(Base):
 _ENGINES: dict[str, Engine] = {}
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs get the installed driver (psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Session]:
     """A session factory for the catalog at ``url``, upgraded to the newest schema.
 
@@ -234,7 +242,7 @@ def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Ses
     """
     engine = _ENGINES.get(url)
     if engine is None:
-        engine = create_engine(url)
+        engine = create_engine(driver_url(url))
         upgrade(engine)
         _ENGINES[url] = engine
     return sessionmaker(engine)

@@ -17,7 +17,6 @@ from typing import Any
 import jsonschema
 
 from npfm.catalog.models import Dataset
-from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
 
 SCHEMA_VERSION = "1.0"
@@ -43,6 +42,13 @@ def load_schema() -> dict[str, Any]:
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema())
+
+
+@functools.cache
+def _data_levels() -> frozenset[str]:
+    """The data levels the schema allows (the vocabulary of facet ``data_level``)."""
+    levels = load_schema()["properties"]["facets"]["properties"]["data_level"]["items"]
+    return frozenset(levels["enum"])
 
 
 def validate_record(record: dict[str, Any]) -> None:
@@ -121,7 +127,7 @@ def _checks(record: dict[str, Any]) -> list[tuple[bool, str, str, str, float]]:
     prov = record.get("provenance", {})
     identifier = str(record.get("identifier", ""))
     license_ = str(record.get("license", ""))
-    known_levels = set(vocabulary.names("data_levels")) | {"raw", "reconstructed", "derived"}
+    known_levels = _data_levels()
     return [
         _check(bool(identifier), "F", "identifier", "F1: a globally unique identifier lets "
                "others cite and find the data", 2),
