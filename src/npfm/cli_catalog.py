@@ -108,7 +108,9 @@ def catalog_verify(
     for url in report.missing:
         console.print(f"[yellow]missing[/] {url}")
     console.print(f"{report.checked} replica(s) checked: {report.ok} ok, "
-                  f"{len(report.bad)} bad, {len(report.missing)} missing")
+                  f"{len(report.bad)} bad, {len(report.missing)} missing"
+                  + (f"; {len(report.skipped)} skipped (scheme not readable here)"
+                     if report.skipped else ""))
     if report.bad or report.missing:
         raise typer.Exit(1)
 

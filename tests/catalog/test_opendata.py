@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from npfm.catalog import exports
+from npfm.catalog.federation import verify
 from npfm.catalog.models import Dataset, Replica, open_catalog
 from npfm.catalog.opendata import energy_gev, import_opendata
 from npfm.catalog.standard import fair_score
@@ -46,6 +47,9 @@ def test_record_becomes_dataset_files_and_replicas(db_url: str) -> None:
         assert "facets.detector" in {m["field"] for m in score["missing"]}
         assert exports.datacite(dataset)["identifiers"][0]["identifierType"] == "DOI"
         assert "recordSet" not in exports.croissant(dataset)
+        report = verify(session, dataset.name)  # root:// cannot be read here: left alone
+        assert (report.checked, report.skipped) == (0, [f["uri"] for f in meta["files"]])
+        assert {r.status for r in session.scalars(select(Replica))} == {"available"}
         assert "already registered" in import_opendata(RECORD, session)[0]
         assert len(session.scalars(select(Dataset)).all()) == 1
 

@@ -30,6 +30,7 @@ DEFAULT_PRIORITY = 1000
 HTTP_TIMEOUT_S = 5.0
 CHUNK = 1 << 20  # bytes read at a time while checksumming
 Probe = Callable[[str], bool]
+READABLE = ("file", "http", "https")  # URL schemes verify can read
 
 
 def add_site(session: Session, name: str, url_prefix: str, kind: str = "posix",
@@ -172,12 +173,14 @@ def checksums(url: str, progress: Callable[[int], None] | None = None) -> tuple[
 
 @dataclass
 class VerifyReport:
-    """Counts of a verification pass and the URLs of the bad or missing replicas."""
+    """Counts of a verification pass and the URLs of the bad, missing and skipped
+    replicas (skipped: a scheme this process cannot read, e.g. root://; left unchanged)."""
 
     checked: int = 0
     ok: int = 0
     bad: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def verify(session: Session, dataset: str | int | None = None, site: str | None = None,
@@ -196,6 +199,9 @@ def verify(session: Session, dataset: str | int | None = None, site: str | None 
         query = query.where(Replica.site == site)
     report = VerifyReport()
     for replica in session.scalars(query.order_by(Replica.id)):
+        if urllib.parse.urlsplit(replica.url).scheme not in READABLE:
+            report.skipped.append(replica.url)
+            continue
         report.checked += 1
         try:
             adler, sha = checksums(replica.url, progress)
