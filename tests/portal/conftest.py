@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -22,6 +23,7 @@ from npfm.catalog.models import (
     Dataset,
     ProvenanceEdge,
     Site,
+    close_catalogs,
     open_catalog,
 )
 from npfm.catalog.register import register
@@ -85,9 +87,10 @@ def _corpus(path: Path, overrides: dict[str, Any], seed: int) -> Path:
     return path
 
 
-def build_catalog(root: Path) -> Portal:
-    """Write the corpora, register them, curate their text, add provenance and a result."""
-    url = f"sqlite:///{root / 'catalog.sqlite'}"
+def build_catalog(root: Path, url: str | None = None) -> Portal:
+    """Write the corpora, register them, curate their text, add provenance and a result
+    (in the SQLite file ``root/catalog.sqlite`` unless another catalog ``url`` is given)."""
+    url = url or f"sqlite:///{root / 'catalog.sqlite'}"
     sessions = open_catalog(url)
     ids, dirs = {}, {}
     with sessions() as session:
@@ -125,7 +128,6 @@ def build_catalog(root: Path) -> Portal:
                  priority=10)])
         session.commit()
         result_id = result.id
-    sessions.kw["bind"].dispose()
     return Portal(root / "catalog.sqlite", url, ids, dirs, result_id)
 
 
@@ -135,19 +137,28 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Portal:
     return build_catalog(tmp_path_factory.mktemp("portal"))
 
 
+def dispose(app: FastAPI) -> None:
+    """Close the pooled connections of an app's catalog engine."""
+    app.state.portal.sessions.kw["bind"].dispose()
+
+
 @pytest.fixture(scope="session")
 def client(portal: Portal) -> Iterator[TestClient]:
-    with TestClient(create_app(portal.url)) as test_client:
+    app = create_app(portal.url)
+    with TestClient(app) as test_client:
         yield test_client
+    dispose(app)
 
 
 @pytest.fixture
-def write_portal(portal: Portal, tmp_path: Path) -> tuple[TestClient, str, Portal]:
+def write_portal(portal: Portal, tmp_path: Path) -> Iterator[tuple[TestClient, str, Portal]]:
     """A client on a copy of the catalog, and its URL, for tests that write."""
     db = tmp_path / "catalog.sqlite"
     shutil.copy(portal.db, db)
     url = f"sqlite:///{db}"
-    return TestClient(create_app(url)), url, portal
+    app = create_app(url)
+    yield TestClient(app), url, portal
+    dispose(app)
 
 
 @pytest.fixture
@@ -161,8 +172,14 @@ def tokens(write_portal: tuple[TestClient, str, Portal]) -> dict[str, str]:
                "revoked": create_token(session, "old-curator", ["curate"]),
                "register": create_token(session, "registrar", ["register"])}
         revoke_token(session, "old-curator")
-    sessions.kw["bind"].dispose()
     return out
+
+
+@pytest.fixture(autouse=True)
+def _close_catalogs() -> Iterator[None]:
+    """Dispose the connection pools a test opened (engines reconnect when used again)."""
+    yield
+    close_catalogs()
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +189,8 @@ def live_server(portal: Portal) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(portal.url), log_level="warning"))
+    app = create_app(portal.url)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -184,3 +202,4 @@ def live_server(portal: Portal) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+    dispose(app)
