@@ -42,9 +42,10 @@ def catalog_register(
     db: Db = DB_DEFAULT,
 ) -> None:
     """Import what other commands produce, without retyping it."""
-    with open_catalog(db)() as session:
+    with open_catalog(db)() as session, progress_bar(bytes_=True) as bar:
+        task = bar.add_task("reading shards", total=None)
         for path in paths:
-            for message in register(path, session):
+            for message in register(path, session, lambda n: bar.advance(task, n)):
                 console.print(message)
 
 

@@ -46,8 +46,10 @@ def test_corpus_files_facets_record_and_reregistering_adds_nothing(
         db_url: str, toy_corpus: Path) -> None:
     manifest = json.loads((toy_corpus / "manifest.json").read_text())
     with open_catalog(db_url)() as session:
-        (message,) = register(toy_corpus, session)
+        read: list[int] = []
+        (message,) = register(toy_corpus, session, read.append)
         assert "3 file(s), 12 events" in message
+        assert sum(read) == sum(s["bytes"] for s in manifest["shards"])
         dataset = session.scalars(select(Dataset)).one()
         assert dataset.title == "toy corpus"
         assert dataset.hits == manifest["hits"]

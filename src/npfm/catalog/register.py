@@ -11,7 +11,7 @@ shards' event-level columns and its standard metadata record (``standard``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,15 @@ from npfm.events.shards import read_json, sha256_file
 from npfm.train import checkpoint as ckpt
 
 
-def register(path: Path, session: Session) -> list[str]:
-    """Detect what ``path`` is, add it to the catalog and commit; returns messages."""
+def register(path: Path, session: Session,
+             progress: Callable[[int], None] | None = None) -> list[str]:
+    """Detect what ``path`` is, add it to the catalog and commit; returns messages.
+
+    ``progress(n_bytes)`` is called while a corpus's shards are read for their adler32.
+    """
     path = parse(RegisterInput, "register", path=Path(path)).path
     if (path / "manifest.json").is_file():
-        messages = register_corpus(path, session)
+        messages = register_corpus(path, session, progress)
     elif (path / "ensemble.json").is_file():
         from npfm.catalog.lqcd_ensembles import register_ensemble  # optional module
 
@@ -57,7 +61,8 @@ def register(path: Path, session: Session) -> list[str]:
     return messages
 
 
-def register_corpus(path: Path, session: Session) -> list[str]:
+def register_corpus(path: Path, session: Session,
+                    progress: Callable[[int], None] | None = None) -> list[str]:
     """A corpus directory: one Dataset, one File (with a local Replica) per shard."""
     manifest_path = path / "manifest.json"
     digest = sha256_file(manifest_path)
@@ -76,7 +81,7 @@ def register_corpus(path: Path, session: Session) -> list[str]:
         keywords=list(citation.get("keywords", [])), source="npfm")
     for shard in manifest["shards"]:
         url = (root / shard["path"]).as_uri()
-        adler, _ = checksums(url)
+        adler, _ = checksums(url, progress)
         file = File(path=shard["path"], sha256=shard["sha256"], bytes=shard["bytes"],
                     events=shard["events"], adler32=adler)
         file.replicas.append(Replica(site="local", url=url, status="available",
