@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 from small_corpora import (
     aleph_object_events,
@@ -85,9 +86,19 @@ def test_fsdp_matches_one_process_and_resumes_exactly(tmp_path: Path, corpus: Pa
     weights = load_file(str(ckpt / "model.safetensors"))
     assert {k: tuple(v.shape) for k, v in weights.items()} == \
         {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    reference = load_file(str(tmp_path / "single/checkpoints/step-0000006/model.safetensors"))
+    single_ckpt = tmp_path / "single/checkpoints" / f"step-{STEPS:07d}"
+    reference = load_file(str(single_ckpt / "model.safetensors"))
     for name, value in weights.items():
         assert value.allclose(reference[name], rtol=1e-4, atol=1e-6), name
+    # The optimiser state has the single-process format and values (any mode resumes it).
+    sharded = torch.load(ckpt / "state.pt", weights_only=False)["optimizer"]
+    plain = torch.load(single_ckpt / "state.pt", weights_only=False)["optimizer"]
+    assert [g["params"] for g in sharded["param_groups"]] == \
+        [g["params"] for g in plain["param_groups"]]
+    assert sharded["state"].keys() == plain["state"].keys()
+    for index, moments in plain["state"].items():
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert sharded["state"][index][key].allclose(moments[key], rtol=1e-4, atol=1e-7)
 
 
 def test_parallel_mode_and_objects_are_checked(tmp_path: Path, corpus: Path) -> None:
