@@ -11,6 +11,7 @@ double-majority matching as in acorn/gnn_tracking and the TrackML score (LAL/tra
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -345,3 +346,50 @@ def with_ci(
         sample[event_key] = np.repeat(np.arange(len(pick)), c)
         stats[r] = scalar(sample)
     return _interval(scalar(hits), stats, level)
+
+
+def binary_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney U with mid-ranks for ties); NaN if one class is absent."""
+    y = np.asarray(y_true, bool)
+    ranks = _midranks(np.asarray(score, np.float64))
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def regression_report(true: np.ndarray, pred: np.ndarray) -> dict:
+    """Bias (mean of pred - true), resolution (its standard deviation), RMS and the robust
+    resolution (half the 16-84 % quantile width), in the units of the inputs."""
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return {"bias": float("nan"), "resolution": float("nan"), "rms": float("nan"),
+                "robust_resolution": float("nan"), "n": 0}
+    q16, q84 = np.quantile(d, [0.16, 0.84])
+    return {"bias": float(d.mean()), "resolution": float(d.std()),
+            "rms": float(np.sqrt(np.mean(d**2))), "robust_resolution": float((q84 - q16) / 2),
+            "n": len(d)}
+
+
+def efficiency_binned(truth: np.ndarray, pred: np.ndarray, event_index: np.ndarray,
+                      value: np.ndarray, edges: np.ndarray, **kwargs: Any) -> dict:
+    """Double-majority efficiency in bins of a per-hit particle quantity (pT, eta, ...):
+    in each bin only particles whose ``value`` lies in [lo, hi) are eligible."""
+    value = np.asarray(value, np.float64)
+    eff, n = [], []
+    for lo, hi in itertools.pairwise(edges):
+        inside = ((value >= lo) & (value < hi)).astype(np.float64)
+        dm = double_majority(truth, pred, event_index, pt=inside, pt_min=0.5, **kwargs)
+        eff.append(dm["efficiency"])
+        n.append(dm["n_particles"])
+    return {"edges": [float(e) for e in edges], "efficiency": eff, "n_particles": n}

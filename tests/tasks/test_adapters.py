@@ -1,0 +1,162 @@
+"""Adapters on a pretrained backbone: heads, training modes, LoRA, tasks end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from npfm.tasks.backbone import LoRALinear, apply_lora, build_backbone, hit_layers
+from npfm.tasks.data import fallback_split, load_events, pack
+from npfm.tasks.fit import run_task, split_events
+from npfm.tasks.heads import (
+    EventHead,
+    HitHead,
+    LayerMix,
+    condensation_loss,
+    condense,
+    padded,
+)
+from npfm.tasks.specs import TASKS, charged_multiplicity, track_objects
+
+
+def test_layer_mix_is_a_convex_combination_of_normalised_layers() -> None:
+    mix = LayerMix(3, 4)
+    with torch.no_grad():
+        mix.weights.copy_(torch.tensor([0.0, 100.0, 0.0]))
+    layers = [torch.randn(5, 4) for _ in range(3)]
+    expected = torch.nn.functional.layer_norm(layers[1], (4,))
+    assert torch.allclose(mix(layers), expected, atol=1e-5)
+
+
+def test_padded_places_each_event_in_its_row() -> None:
+    x = torch.arange(5.0).unsqueeze(1)
+    out, mask = padded(x, torch.tensor([0, 2, 5]))
+    assert out[:, :, 0].tolist() == [[0.0, 1.0, 0.0], [2.0, 3.0, 4.0]]
+    assert mask.tolist() == [[True, True, False], [True, True, True]]
+
+
+def test_heads_keep_events_apart() -> None:
+    """Changing one event's hits leaves the other event's outputs unchanged."""
+    torch.manual_seed(0)
+    layers = [torch.randn(7, 8) for _ in range(2)]
+    cu = torch.tensor([0, 3, 7])
+    for head in (HitHead(2, 8, 3, kind="attention"), EventHead(2, 8, 2)):
+        head.eval()
+        before = head(layers, cu)
+        changed = [x.clone() for x in layers]
+        for x in changed:
+            x[3:] = torch.randn(4, 8)
+        after = head(changed, cu)
+        first = slice(0, 3) if isinstance(head, HitHead) else slice(0, 1)
+        assert torch.allclose(before[first], after[first], atol=1e-5)
+        assert not torch.allclose(before, after)
+
+
+def test_condensation_loss_prefers_the_true_clustering_and_condense_recovers_it() -> None:
+    objects = torch.tensor([0, 0, 0, 1, 1, 1, -1])
+    cu = torch.tensor([0, 7])
+    good = torch.tensor([[0.0, 0], [0.05, 0], [0, 0.05], [3, 3], [3.05, 3], [3, 3.05],
+                         [-4, 4]])
+    beta = torch.tensor([0.9, 0.2, 0.2, 0.9, 0.2, 0.2, 0.01])
+    mixed_up = good[torch.tensor([0, 3, 1, 4, 2, 5, 6])]
+    assert condensation_loss(beta, good, objects, cu) < condensation_loss(beta, mixed_up,
+                                                                          objects, cu)
+    labels = condense(beta, good, cu, t_beta=0.5, t_distance=0.5)
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, -1]
+
+
+def test_lora_starts_equal_to_the_base_and_trains_only_its_factors() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU(), torch.nn.Linear(4, 2))
+    x = torch.randn(3, 4)
+    before = net(x).detach()
+    assert apply_lora(net, rank=2) == 2
+    assert isinstance(net[0], LoRALinear)
+    assert torch.allclose(net(x), before)
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable == {"0.down.weight", "0.up.weight", "2.down.weight", "2.up.weight"}
+
+
+def test_fallback_split_is_fixed_and_near_70_10_20() -> None:
+    splits = [fallback_split(1, e) for e in range(5000)]
+    assert splits == [fallback_split(1, e) for e in range(5000)]
+    fractions = [splits.count(s) / 5000 for s in ("train", "validation", "test")]
+    assert np.allclose(fractions, [0.7, 0.1, 0.2], atol=0.03)
+
+
+def test_events_carry_truth_aligned_with_their_hits(sim_corpora: dict[str, Path]) -> None:
+    events = load_events(sim_corpora["sphenix"], limit=10)
+    assert len(events) == 10
+    for event in events:
+        particle = event.hit("hit_particle")
+        assert particle.max() < len(event.particles["particle_pdg"])
+        objects = track_objects(event)
+        assert ((objects == -1) | (objects == particle)).all()
+    assert sum(charged_multiplicity(e)[0] for e in events) > 10
+
+
+def test_features_follow_the_original_hit_order(tiny_run: Path,
+                                                sim_corpora: dict[str, Path]) -> None:
+    """Row i of each layer is hit i of the event: the serialisation is undone."""
+    model = build_backbone("frozen", tiny_run, seed=1)
+    events = load_events(sim_corpora["sphenix"], limit=2)
+    batch = pack(events)
+    with torch.no_grad():
+        serial, perm, _ = model.layers(batch)
+        ours = hit_layers(model, batch)
+    assert len(perm) == batch.cu_seqlens[-1]  # no hit cut
+    assert sorted(perm.tolist()) == list(range(len(perm)))
+    for a, b in zip(ours, serial, strict=True):
+        assert torch.equal(a[perm], b)
+
+
+@pytest.mark.parametrize("mode", ["frozen", "adapter_only", "lora", "full", "scratch"])
+def test_modes_train_what_they_should(tiny_run: Path, mode: str) -> None:
+    pretrained = build_backbone("frozen", tiny_run, seed=1).state_dict()
+    model = build_backbone(mode, tiny_run, seed=7)
+    state = model.state_dict()
+    base = {k.replace(".base.", "."): v for k, v in state.items()
+            if ".down." not in k and ".up." not in k}
+    same = all(torch.equal(base[k], v) for k, v in pretrained.items() if k in base)
+    assert same == (mode in ("frozen", "lora", "full"))
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    if mode in ("frozen", "adapter_only"):
+        assert not names
+    elif mode == "lora":
+        assert names and all(".down." in n or ".up." in n for n in names)
+    else:
+        assert len(names) == len(list(model.parameters()))
+
+
+@pytest.mark.slow
+def test_pid_adapter_learns_and_reports_intervals(tiny_run: Path,
+                                                  sim_corpora: dict[str, Path]) -> None:
+    result = run_task("pid", sim_corpora["sphenix"], tiny_run, mode="frozen", seed=1,
+                      steps=40, head="linear", batch_events=4)
+    assert result["best_val_loss"] < result["initial_val_loss"]
+    acc = result["scores"]["accuracy"]
+    assert acc["lo"] <= acc["value"] <= acc["hi"]
+    events = split_events(TASKS["pid"], sim_corpora["sphenix"])["test"]
+    truth = np.concatenate([TASKS["pid"].targets(e) for e in events])
+    majority = np.bincount(truth[truth >= 0]).max() / (truth >= 0).sum()
+    assert acc["value"] >= majority - 0.02  # at least the majority-class rate
+    assert result["provenance"]["checkpoint_sha256"]
+    assert result["n_test"] == len(events)
+
+
+@pytest.mark.slow
+def test_tracking_and_regression_tasks_run_end_to_end(tiny_run: Path,
+                                                      sim_corpora: dict[str, Path]) -> None:
+    tracks = run_task("silicon_tracking", sim_corpora["sphenix"], tiny_run, steps=15,
+                      head="linear", batch_events=4)
+    scores = tracks["scores"]
+    assert -1.0 <= scores["ari"]["value"] <= 1.0
+    assert 0.0 <= scores["efficiency"]["value"] <= 1.0
+    assert "silicon_ari" in scores and scores["n_particles"] > 0
+    assert len(tracks["thresholds"]) == 2
+    dis = run_task("ep_kinematics", sim_corpora["zeus"], tiny_run, steps=15, batch_events=4)
+    assert np.isfinite(dis["scores"]["target0_resolution"]["value"])
+    assert dis["best_val_loss"] <= dis["initial_val_loss"]
