@@ -126,7 +126,8 @@ def test_modes_train_what_they_should(tiny_run: Path, mode: str) -> None:
     if mode in ("frozen", "adapter_only"):
         assert not names
     elif mode == "lora":
-        assert names and all(".down." in n or ".up." in n for n in names)
+        assert names
+        assert all(".down." in n or ".up." in n for n in names)
     else:
         assert len(names) == len(list(model.parameters()))
 
@@ -155,7 +156,8 @@ def test_tracking_and_regression_tasks_run_end_to_end(tiny_run: Path,
     scores = tracks["scores"]
     assert -1.0 <= scores["ari"]["value"] <= 1.0
     assert 0.0 <= scores["efficiency"]["value"] <= 1.0
-    assert "silicon_ari" in scores and scores["n_particles"] > 0
+    assert "silicon_ari" in scores
+    assert scores["n_particles"] > 0
     assert len(tracks["thresholds"]) == 2
     dis = run_task("ep_kinematics", sim_corpora["zeus"], tiny_run, steps=15, batch_events=4)
     assert np.isfinite(dis["scores"]["target0_resolution"]["value"])
