@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from pathlib import Path
 
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
@@ -97,7 +96,8 @@ def test_file_list_has_sha256_and_adler32_of_the_bytes(client: TestClient,
 def test_sample_events_are_the_stored_hits(client: TestClient, portal: Portal) -> None:
     events = client.get(f"/api/v1/datasets/{portal.ids['aleph-z']}/events",
                         params={"n": 2}).json()
-    shard = sorted(Path(portal.dirs["aleph-z"], "shards").glob("*.parquet"))[0]
+    manifest = json.loads((portal.dirs["aleph-z"] / "manifest.json").read_text())
+    shard = portal.dirs["aleph-z"] / manifest["shards"][0]["path"]
     table = pq.read_table(shard, columns=["hit_x", "hit_z", "hit_subsystem", "hit_track_id"])
     assert len(events) == 2
     for i, event in enumerate(events):

@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,15 +96,15 @@ def test_parse_range_edges() -> None:
 
 
 @pytest.fixture
-def escapes(write_portal: tuple, tmp_path: Path) -> tuple[TestClient, list[int]]:
-    """File rows in the copied catalog that point outside their dataset directory."""
+def escapes(write_portal: tuple, tmp_path: Path) -> Iterator[tuple[TestClient, list[int]]]:
+    """File rows in the copied catalog that point outside their dataset directory (and a
+    symlink in the dataset directory pointing out, removed afterwards)."""
     test_client, url, portal = write_portal
     secret = tmp_path / "secret.txt"
     secret.write_text("top secret")
     root = portal.dirs["aleph-z"]
     link = root / "shards" / "link-out.parquet"
-    if not link.is_symlink():
-        os.symlink(secret, link)
+    os.symlink(secret, link)
     outside = os.path.relpath(secret, root)
     paths = [outside, f"shards/../{outside}", str(secret), "/etc/passwd",
              "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd", "shards/link-out.parquet",
@@ -117,7 +118,8 @@ def escapes(write_portal: tuple, tmp_path: Path) -> tuple[TestClient, list[int]]
             session.flush()
             ids.append(file.id)
         session.commit()
-    return test_client, ids
+    yield test_client, ids
+    link.unlink()
 
 
 def test_paths_outside_the_dataset_are_never_served(escapes: tuple[TestClient, list[int]]
