@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlcroissant as mlc
 import pytest
 from sqlalchemy import select
 
 from npfm.catalog import exports
-from npfm.catalog.federation import verify
+from npfm.catalog.federation import checksums, verify
 from npfm.catalog.models import Dataset, Replica, open_catalog
 from npfm.catalog.opendata import energy_gev, import_opendata
 from npfm.catalog.standard import fair_score
@@ -46,7 +47,8 @@ def test_record_becomes_dataset_files_and_replicas(db_url: str) -> None:
         assert score["principles"]["A"] == 1.0
         assert "facets.detector" in {m["field"] for m in score["missing"]}
         assert exports.datacite(dataset)["identifiers"][0]["identifierType"] == "DOI"
-        assert "recordSet" not in exports.croissant(dataset)
+        with pytest.raises(NpfmError, match=r"no sha256 \(2 file\(s\)\); Croissant needs one"):
+            exports.croissant(dataset)  # adler32 alone: not enough for Croissant
         report = verify(session, dataset.name)  # root:// cannot be read here: left alone
         assert (report.checked, report.skipped) == (0, [f["uri"] for f in meta["files"]])
         assert {r.status for r in session.scalars(select(Replica))} == {"available"}
@@ -67,3 +69,26 @@ def test_record_without_title_is_refused(tmp_path: Path) -> None:
                                            ("", None), ("fast", None)])
 def test_energy_strings(text: str, gev: float | None) -> None:
     assert energy_gev(text) == pytest.approx(gev) if gev else energy_gev(text) is None
+
+
+def test_verified_open_data_files_export_valid_croissant(tmp_path: Path) -> None:
+    """A record whose files are readable here: verify learns their sha256, after which
+    the Croissant export passes mlcroissant's validation."""
+    meta = json.loads(RECORD.read_text())["metadata"]
+    for i, entry in enumerate(meta["files"]):
+        data = (tmp_path / f"f{i}.root")
+        data.write_bytes(bytes(range(256)) * (i + 1))
+        entry.update(uri=data.as_uri(), size=data.stat().st_size,
+                     checksum=f"adler32:{checksums(data.as_uri())[0]}")
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"metadata": meta}))
+    with open_catalog(f"sqlite:///{tmp_path}/c.sqlite")() as session:
+        import_opendata(record, session)
+        dataset = session.scalars(select(Dataset)).one()
+        report = verify(session, dataset.name)
+        assert (report.checked, report.ok, report.bad) == (2, 2, [])
+        assert [f.sha256 for f in dataset.files] == [
+            checksums(f["uri"])[1] for f in meta["files"]]
+        doc = exports.croissant(dataset)
+    metadata = mlc.Dataset(jsonld=doc).metadata
+    assert [d.name for d in metadata.distribution] == ["f0.root", "f1.root"]

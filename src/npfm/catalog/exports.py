@@ -55,25 +55,30 @@ def description(record: dict[str, Any]) -> str:
 
 
 def croissant(dataset: Dataset) -> dict[str, Any]:
-    """Croissant 1.1 JSON-LD. An npfm corpus (every file with a sha256) gets the full
-    ``events`` record set of the event model; other data sets list their files only."""
+    """Croissant 1.1 JSON-LD. An npfm corpus gets the full ``events`` record set of the
+    event model; other data sets list their files. Croissant needs a sha256 (or md5) per
+    file: a file known only by adler32 must be verified first (``npfm catalog verify``
+    reads it and records its sha256)."""
     record = dataset_record(dataset)
     files = record["files"]
+    unhashed = [f["path"] for f in files if "sha256" not in f]
+    if unhashed:
+        raise NpfmError(f"dataset {record['name']}: file {unhashed[0]}",
+                        f"no sha256 ({len(unhashed)} file(s)); Croissant needs one per file",
+                        "run npfm catalog verify on the dataset where its files are readable")
     prov = record.get("provenance", {})
     provenance = metadata.Provenance(command=prov.get("command", record["source"]),
                                      inputs=tuple(prov.get("inputs", [])))
-    if record["source"] == "npfm" and files and all("sha256" in f for f in files):
-        shards = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
-                  for f in files]
-        return metadata.croissant(_citation(record), shards, provenance,
-                                  record["size"].get("events", 0))
-    doc = metadata.croissant(_citation(record), [], provenance, record["size"].get("events", 0))
+    shards = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]} for f in files]
+    events = record["size"].get("events", 0)
+    if record["source"] == "npfm" and record.get("format", {}).get("name") == "npfm-corpus":
+        return metadata.croissant(_citation(record), shards, provenance, events)
+    doc = metadata.croissant(_citation(record), [], provenance, events)
     doc.pop("recordSet")
     doc["distribution"] = [
         {"@type": "cr:FileObject", "@id": f"file-{i}", "name": Path(f["path"]).name,
          "contentUrl": f.get("url", f["path"]), "contentSize": f"{f['bytes']} B",
-         "encodingFormat": _media_type(f["path"]),
-         **({"sha256": f["sha256"]} if "sha256" in f else {})}
+         "encodingFormat": _media_type(f["path"]), "sha256": f["sha256"]}
         for i, f in enumerate(files)]
     return doc
 

@@ -188,9 +188,9 @@ def verify(session: Session, dataset: str | int | None = None, site: str | None 
     """Re-read replicas (of one dataset and/or site, default all), recompute adler32 and
     sha256, and set each replica's status (available, bad, missing) and check time.
 
-    Expected checksums are the replica's own, else its file's; a replica with neither
-    gets the computed ones recorded. ``progress(n_bytes)`` is called as bytes are read.
-    Commits.
+    Expected checksums are the replica's own, else its file's; a good replica's
+    computed checksums are recorded, and fill in its file's when those were unknown.
+    ``progress(n_bytes)`` is called as bytes are read. Commits.
     """
     query = select(Replica).join(File).options(selectinload(Replica.file))
     if dataset is not None:
@@ -216,6 +216,8 @@ def verify(session: Session, dataset: str | int | None = None, site: str | None 
             if good:
                 report.ok += 1
                 replica.adler32, replica.sha256 = adler, sha
+                file = replica.file  # learn checksums the catalog did not have
+                file.sha256, file.adler32 = file.sha256 or sha, file.adler32 or adler
             else:
                 report.bad.append(replica.url)
         replica.checked = dt.datetime.now(dt.UTC)
