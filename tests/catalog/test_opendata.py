@@ -24,7 +24,7 @@ from npfm.events.errors import NpfmError
 RECORD = Path(__file__).parent / "data" / "opendata-record.json"
 
 
-def test_record_becomes_dataset_files_and_replicas(db_url: str) -> None:
+def test_record_becomes_dataset_files_and_replicas(db_url: str, tmp_path: Path) -> None:
     meta = json.loads(RECORD.read_text())["metadata"]
     with open_catalog(db_url)() as session:
         (message,) = import_opendata(RECORD, session)
@@ -49,6 +49,9 @@ def test_record_becomes_dataset_files_and_replicas(db_url: str) -> None:
         assert exports.datacite(dataset)["identifiers"][0]["identifierType"] == "DOI"
         with pytest.raises(NpfmError, match=r"no sha256 \(2 file\(s\)\); Croissant needs one"):
             exports.croissant(dataset)  # adler32 alone: not enough for Croissant
+        crate = exports.ro_crate(dataset, tmp_path / "crate")
+        assert sorted(p.name for p in (crate / "metadata").iterdir()) == [
+            "datacite.json", "npfm-record.json"]
         report = verify(session, dataset.name)  # root:// cannot be read here: left alone
         assert (report.checked, report.skipped) == (0, [f["uri"] for f in meta["files"]])
         assert {r.status for r in session.scalars(select(Replica))} == {"available"}

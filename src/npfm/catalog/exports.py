@@ -136,7 +136,8 @@ def ro_crate(dataset: Dataset, out_dir: Path) -> Path:
     """Write an RO-Crate 1.x directory describing ``dataset``; returns ``out_dir``.
 
     The data files are referenced by their URL (not copied), with size and checksums; the
-    standard record, DataCite and Croissant documents are written inside the crate.
+    standard record, DataCite and (when every file has a sha256) Croissant documents are
+    written inside the crate.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -156,8 +157,9 @@ def ro_crate(dataset: Dataset, out_dir: Path) -> Path:
                  "encodingFormat": _media_type(file["path"])}
         props.update({k: file[k] for k in ("sha256", "adler32") if k in file})
         crate.add_file(file.get("url") or file["path"], fetch_remote=False, properties=props)
-    docs = {"npfm-record.json": record, "datacite.json": datacite(dataset),
-            "croissant.json": croissant(dataset)}
+    docs = {"npfm-record.json": record, "datacite.json": datacite(dataset)}
+    if all("sha256" in f for f in record["files"]):  # Croissant needs them (see croissant)
+        docs["croissant.json"] = croissant(dataset)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".rocrate-") as tmp:
         for name, doc in docs.items():
