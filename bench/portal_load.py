@@ -7,7 +7,9 @@ and ``--files`` File records spread over them, starts ``npfm portal serve`` (one
 process) on 127.0.0.1, and runs Debian's wrk (``--latency``, 2 threads, 16 connections,
 ``--duration`` seconds) against:
   * the API search: full text plus a facet filter, with facet counts and file totals;
-  * the HTML search page with the same query.
+  * the HTML search page with the same query;
+  * the API's semantic search (one query embedding per request, cosine against the cached
+    dataset embeddings; the model is loaded before timing starts).
 Prints requests/s and the p50/p99 latency of each (ms).
 """
 
@@ -86,7 +88,7 @@ def wait_until_up(url: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -138,9 +140,11 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         targets = {"API search": "/api/v1/search?q=tracking+collisions&experiment=sPHENIX",
-                   "HTML search page": "/?q=tracking+collisions&experiment=sPHENIX"}
+                   "HTML search page": "/?q=tracking+collisions&experiment=sPHENIX",
+                   "semantic search": "/api/v1/search?q=heavy+ion+tracking&mode=semantic"}
         try:
             wait_until_up(base + "/api/v1/search")
+            wait_until_up(base + targets["semantic search"], 300)  # loads the model
             for name, path in targets.items():
                 stats = run_wrk(base + path, args.duration, args.threads, args.connections)
                 print(f"{name:17s} {path}: {stats['rps']:.1f} requests/s, p50 "
