@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,25 @@ def test_hostile_corpus_name_goes_through_register_locate_and_export(
         assert exports.datacite(find_dataset(session, HOSTILE))["titles"] == [
             {"title": f"{HOSTILE} corpus"}]
         assert len(session.scalars(select(Dataset)).all()) == 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["shards"][0].update(path="../../etc/passwd"), "field shards.0.path: .*inside"),
+    (lambda m: m["shards"][1].update(path="/etc/passwd"), "field shards.1.path: .*relative"),
+    (lambda m: m["shards"][0].update(sha256="x"), "field shards.0.sha256: String should match"),
+    (lambda m: m.pop("name"), "field name: Field required"),
+    (lambda m: m.update(events=-1), "field events: .*greater than or equal to 0"),
+])
+def test_crafted_manifests_are_refused(tmp_path: Path, toy_corpus: Path, change: object,
+                                       message: str) -> None:
+    corpus = Path(shutil.copytree(toy_corpus, tmp_path / "crafted"))
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    change(manifest)  # type: ignore[operator]
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    with open_catalog(f"sqlite:///{tmp_path}/c.sqlite")() as session:
+        with pytest.raises(NpfmError, match=f"manifest.json: {message}"):
+            register(corpus, session)
+        assert session.scalars(select(Dataset)).all() == []
 
 
 def test_tokens_are_stored_hashed_and_scoped(db_url: str) -> None:

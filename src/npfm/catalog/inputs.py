@@ -96,6 +96,38 @@ class ResultInput(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class ShardInput(BaseModel):
+    """One ``shards`` entry of a corpus manifest."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: str = Field(min_length=1, max_length=1024)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    events: int = Field(ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError("shard path must be relative and stay inside the corpus")
+        return value
+
+
+class ManifestInput(BaseModel):
+    """The fields of a corpus ``manifest.json`` that the catalog reads."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=256)
+    schema_version: int
+    events: int = Field(ge=0)
+    hits: int = Field(ge=0)
+    created: str = Field(max_length=64)
+    citation: dict[str, Any] = Field(default_factory=dict)
+    shards: list[ShardInput]
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from npfm.catalog.edges import add_edge
 from npfm.catalog.facets import apply_facets, corpus_facets
 from npfm.catalog.federation import checksums
-from npfm.catalog.inputs import RegisterInput, parse
+from npfm.catalog.inputs import ManifestInput, RegisterInput, parse
 from npfm.catalog.models import Checkpoint, Dataset, File, Geometry, Replica
 from npfm.catalog.results import is_results, register_results
 from npfm.catalog.standard import dataset_record, validate_record
@@ -70,6 +70,9 @@ def register_corpus(path: Path, session: Session,
     if found is not None:
         return [f"dataset {found.name} already registered (manifest sha256 {digest[:12]})"]
     manifest = read_json(manifest_path, "corpus manifest")
+    if not isinstance(manifest, dict):
+        raise NpfmError(str(manifest_path), "not a JSON object", "rewrite the corpus")
+    parse(ManifestInput, str(manifest_path), **manifest)
     citation = manifest.get("citation", {})
     root = path.resolve()
     dataset = Dataset(
