@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from npfm import __version__, cli_catalog, cli_model, cli_portal
+from npfm import __version__, cli_catalog, cli_lqcd, cli_model, cli_portal, cli_tasks
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.curate.pipeline import curate as run_curation
 from npfm.curate.recipe import load_recipe
@@ -27,8 +26,6 @@ from npfm.events.writer import CorpusWriter, file_record
 from npfm.formats import aleph_text
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
-from npfm.train.config import load_config
-from npfm.train.loop import pretrain as run_pretraining
 from npfm.train.report import plot_loss
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
@@ -136,7 +133,7 @@ def import_aleph(
                   f"{stats['reco_only']} reco-only, {stats['truth_only']} truth-only")
 
 
-#: The demo's mixed simulated corpus: (detector, physics) pairs.
+#: The demo's simulated corpora: (detector, physics) pairs, one corpus each.
 DEMO_PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"), ("zeus", "ep_hera"), ("epic", "ep_eic"))
 
 
@@ -148,54 +145,71 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
          workers: Annotated[int, typer.Option(help="local worker processes")] = 2,
          recipe_file: Annotated[Path, typer.Option("--recipe", help="curation recipe")] = Path(
              "recipes/phase1.yaml"),
-         pretrain_config: Annotated[Path, typer.Option(help="pretraining config")] = Path(
-             "configs/pretrain-tiny.yaml"),
-         pretrain_steps: Annotated[int | None, typer.Option(help="override its steps")] = None,
+         study_config: Annotated[Path, typer.Option("--study", help="study config")] = Path(
+             "configs/studies-demo.yaml"),
          ) -> None:
-    """The main job: real ALEPH archive data and a mixed simulated corpus (sPHENIX pp200,
-    ALEPH ee_z, ZEUS ep_hera, ePIC ep_eic), validated and summarised, a physics report,
-    the Phase-I curation recipe at 1% size, and tiny pretraining on the mixed corpus."""
-    archive, mixed = out / "aleph-archive", out / "mixed-sim"
-    for path in (archive, mixed):
-        if (path / "manifest.json").exists():  # a finished corpus from an earlier demo
+    """The main job: real ALEPH archive data and simulated sPHENIX pp200, ALEPH ee_z, ZEUS
+    ep_hera and ePIC ep_eic corpora, validated and summarised; a physics report; the
+    Phase-I curation recipe at 1% size; tiny pretraining runs (mixed and single-domain);
+    the downstream studies and their report; all registered in a catalog."""
+    archive = out / "aleph-archive"
+    sims = {f"{d}-{p}": out / "sim" / f"{d}-{p}" for d, p in DEMO_PAIRS}
+    for path in (archive, *sims.values(), out / "phase1", out / "studies"):
+        if path.exists():  # outputs of an earlier demo
             shutil.rmtree(path)
     console.rule("1. real data: the MIT ALEPH archive")
     import_aleph(aleph_dir, archive)
     validate(archive)
     inspect(archive, plot=out / "aleph-archive.png")
-    console.rule("2. simulation: a mixed corpus of four detectors")
-    jobs = [SimulationJob(detector, physics, events, seed=i + 1,
-                          shard_events=max(1, -(-events // 2)))
-            for i, (detector, physics) in enumerate(DEMO_PAIRS)]
+    console.rule("2. simulation: four detectors, one corpus each")
     with progress_bar() as bar:
-        task = bar.add_task("simulating", total=events * len(jobs))
-        run_jobs(jobs, mixed, name="demo-mixed", workers=workers, command="npfm demo",
-                 progress=lambda n: bar.advance(task, n))
-    validate(mixed)
-    inspect(mixed, plot=out / "mixed-sim.png")
+        task = bar.add_task("simulating", total=events * len(DEMO_PAIRS))
+        for i, (detector, physics) in enumerate(DEMO_PAIRS):
+            job = SimulationJob(detector, physics, events, seed=i + 1, run=i + 1,
+                                shard_events=max(1, -(-events // 2)))
+            run_jobs([job], sims[f"{detector}-{physics}"], workers=workers,
+                     command="npfm demo", progress=lambda n: bar.advance(task, n))
+    for path in sims.values():
+        validate(path)
+    inspect(sims["sphenix-pp200"], plot=out / "sphenix-pp200.png")
     console.rule("3. physics validation")
     validate_physics(out / "physics-validation", seed=1, scale=0.5)
     console.rule("4. curation: the Phase-I recipe at 1% size")
-    phase1 = out / "phase1"
-    if (phase1 / "manifest.json").exists():
-        shutil.rmtree(phase1)
-    curate(recipe_file, phase1, scale=0.01, keep_going=False)
-    console.rule("5. pretraining: tiny Mamba-2, leak-free kNNN, on the mixed corpus")
-    run = out / "pretrain-tiny"
-    if run.exists():
-        shutil.rmtree(run)
-    config = dataclasses.replace(load_config(pretrain_config, steps=pretrain_steps),
-                                 corpora=({"path": str(mixed), "name": "mixed-sim"},))
-    with progress_bar() as bar:
-        task = bar.add_task("pretraining", total=config.steps)
-        run_pretraining(config, run, progress=lambda step, m: bar.update(task, completed=step))
-    first, last = plot_loss(run / "metrics.jsonl", out / "pretrain-loss.png")
-    console.print(f"loss: {first:.4f} (first 10 steps) -> {last:.4f} (last 10 steps); "
-                  f"plot {out / 'pretrain-loss.png'}")
-    console.print(f"demo outputs in {out}/: aleph-archive/, mixed-sim/ and phase1/ "
-                  "(corpora; phase1/curation.json accounts for every event), *.png "
-                  "(per-event histograms, loss curve), physics-validation/report.md, "
-                  "pretrain-tiny/ (checkpoints, metrics.jsonl)")
+    curate(recipe_file, out / "phase1", scale=0.01, keep_going=False)
+    study = out / "studies.yaml"
+    write_demo_study(study_config, study, {**sims, "aleph-archive": archive})
+    console.rule("5. pretraining: tiny Mamba-2 runs (mixed-domain and single-domain)")
+    runner = cli_tasks.demo_pretraining(study, out / "studies")
+    first, last = plot_loss(runner.out / "runs" / "mixed" / "metrics.jsonl",
+                            out / "pretrain-loss.png")
+    console.print(f"mixed run loss: {first:.4f} (first 10 steps) -> {last:.4f} (last 10 "
+                  f"steps); plot {out / 'pretrain-loss.png'}")
+    console.rule("6. downstream studies and the report")
+    cli_tasks.study_all(study, out / "studies", report_file=out / "report.html")
+    console.rule("7. catalog")
+    db = f"sqlite:///{(out / 'catalog.sqlite').resolve()}"
+    runs = sorted((runner.out / "runs").iterdir())
+    cli_catalog.catalog_register([archive, *sims.values(), *runs,
+                                  out / "studies" / "results.json"], db=db)
+    console.print(f"demo outputs in {out}/: corpora (aleph-archive/, sim/, phase1/), "
+                  "physics-validation/report.md, studies/ (runs, results), report.html, "
+                  f"catalog.sqlite. Browse them: npfm portal serve --db {db} "
+                  "(then open http://127.0.0.1:8000/)")
+
+
+def write_demo_study(template: Path, out: Path, corpora: dict[str, Path]) -> None:
+    """The study config ``template`` with its corpora and base config as absolute paths,
+    written to ``out`` (so it can be re-run: npfm study all OUT --out DIR)."""
+    study = yaml.safe_load(template.read_text(encoding="utf-8"))
+    names = {name: Path(path).name for name, path in study["corpora"].items()}
+    missing = [n for n, leaf in names.items() if leaf not in corpora]
+    if missing:
+        raise NpfmError(f"{template} corpora {missing}", "not produced by the demo",
+                        f"use corpora named after {sorted(corpora)}")
+    study["corpora"] = {n: str(corpora[leaf].resolve()) for n, leaf in names.items()}
+    study["pretraining"]["base"] = str((template.parent / study["pretraining"]["base"])
+                                       .resolve())
+    out.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
 
 
 def _options(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -302,6 +316,10 @@ for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
 
 app.add_typer(cli_catalog.app, name="catalog")
 app.add_typer(cli_portal.app, name="portal")
+app.add_typer(cli_lqcd.app, name="lqcd")
+app.command("task")(cli_tasks.task)
+app.command("report")(cli_tasks.report)
+app.add_typer(cli_tasks.study_app, name="study")
 app.command("locate")(cli_catalog.locate_command)
 
 

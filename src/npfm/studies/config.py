@@ -1,0 +1,121 @@
+"""Study configuration (YAML); corpus and config paths are relative to the file::
+
+    corpora: {sphenix: ../demo/sim/sphenix-pp200, zeus: ../demo/sim/zeus-ep_hera, ...}
+    pretraining:
+      base: pretrain-tiny.yaml          # a pretraining config; its corpora are replaced
+      steps: 150
+      runs:                             # name -> corpora (optionally some subsystems)
+        tpc: [{corpus: sphenix, subsystems: [TPC]}]
+        mixed: [{corpus: sphenix}, {corpus: zeus}]
+    tasks: {steps: 150, lr: 3.0e-3, batch_events: 8, head: attention,
+            limit: {train: 120, validation: 20, test: 60}}
+    data_efficiency: {task: pid, corpus: sphenix, run: mixed, n_train: [10, 30, 100],
+                      modes: [frozen, adapter_only, scratch], seeds: [1, 2]}
+    transfer: {tasks: {silicon_tracking: sphenix, ep_kinematics: zeus},
+               runs: [tpc, tpc_silicon, ep, mixed], seeds: [1]}
+    zeus_eic: {run: ep, corpus: epic, tasks: [ep_electron, ep_kinematics],
+               modes: [frozen, adapter_only], seeds: [1]}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from npfm.events.errors import NpfmError
+from npfm.tasks.backbone import MODES
+from npfm.tasks.specs import TASKS
+from npfm.train.config import PretrainConfig, load_config
+
+SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A parsed study file: corpora, pretraining runs and the three studies."""
+
+    path: Path
+    corpora: dict[str, Path]
+    base: PretrainConfig
+    runs: dict[str, tuple[dict[str, Any], ...]]  # pretraining corpora entries per run
+    tasks: dict[str, Any]
+    data_efficiency: dict[str, Any]
+    transfer: dict[str, Any]
+    zeus_eic: dict[str, Any]
+
+    def pretrain_config(self, run: str) -> PretrainConfig:
+        """The base config with this run's corpora."""
+        return dataclasses.replace(self.base, corpora=self.runs[run])
+
+
+def _need(section: dict[str, Any], key: str, where: str) -> Any:
+    if key not in section:
+        raise NpfmError(f"{where}.{key}", "missing", "see docs/studies.md for the layout")
+    return section[key]
+
+
+def load_study(path: Path | str) -> StudyConfig:
+    """Read and check a study YAML; names the file and key of any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise NpfmError(str(path), f"cannot be read ({exc})".replace("\n", " "),
+                        "give a study YAML (see configs/studies-demo.yaml)") from None
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise NpfmError(f"{path} {sorted(unknown)}", "unknown section(s)", f"use {SECTIONS}")
+    corpora = {name: (path.parent / p).resolve() for name, p in
+               _need(raw, "corpora", str(path)).items()}
+    pre = _need(raw, "pretraining", str(path))
+    base = load_config(path.parent / _need(pre, "base", f"{path} pretraining"),
+                       steps=pre.get("steps"))
+    runs: dict[str, tuple[dict[str, Any], ...]] = {}
+    for run, entries in _need(pre, "runs", f"{path} pretraining").items():
+        items = []
+        for entry in entries:
+            name = _need(entry, "corpus", f"{path} pretraining.runs.{run}")
+            if name not in corpora:
+                raise NpfmError(f"{path} pretraining.runs.{run}", f"unknown corpus {name!r}",
+                                f"use one of {sorted(corpora)}")
+            item: dict[str, Any] = {"path": str(corpora[name]), "name": name}
+            if entry.get("subsystems"):
+                item["subsystems"] = list(entry["subsystems"])
+            items.append(item)
+        runs[run] = tuple(items)
+    study = StudyConfig(path, corpora, base, runs, raw.get("tasks", {}),
+                        raw.get("data_efficiency", {}), raw.get("transfer", {}),
+                        raw.get("zeus_eic", {}))
+    _check(study)
+    return study
+
+
+def _check(study: StudyConfig) -> None:
+    """Task, corpus, run and mode names used by the studies must exist."""
+    where = str(study.path)
+    uses: list[tuple[str, str, str]] = []  # (kind, name, key)
+    de, tr, ze = study.data_efficiency, study.transfer, study.zeus_eic
+    if de:
+        uses += [("task", de.get("task", ""), "data_efficiency.task"),
+                 ("corpus", de.get("corpus", ""), "data_efficiency.corpus"),
+                 ("run", de.get("run", ""), "data_efficiency.run")]
+        uses += [("mode", m, "data_efficiency.modes") for m in de.get("modes", [])]
+    if tr:
+        for task, corpus in tr.get("tasks", {}).items():
+            uses += [("task", task, "transfer.tasks"), ("corpus", corpus, "transfer.tasks")]
+        uses += [("run", r, "transfer.runs") for r in tr.get("runs", [])]
+    if ze:
+        uses += [("run", ze.get("run", ""), "zeus_eic.run"),
+                 ("corpus", ze.get("corpus", ""), "zeus_eic.corpus")]
+        uses += [("task", t, "zeus_eic.tasks") for t in ze.get("tasks", [])]
+        uses += [("mode", m, "zeus_eic.modes") for m in ze.get("modes", [])]
+    known = {"task": set(TASKS), "corpus": set(study.corpora), "run": set(study.runs),
+             "mode": set(MODES)}
+    for kind, name, key in uses:
+        if name not in known[kind]:
+            raise NpfmError(f"{where} {key}", f"unknown {kind} {name!r}",
+                            f"use one of {sorted(known[kind])}")
