@@ -13,7 +13,7 @@ from npfm.catalog.models import open_catalog
 from npfm.catalog.opendata import import_opendata
 from npfm.catalog.register import register
 from npfm.catalog.standard import dataset_record, fair_score
-from npfm.catalog.tokens import create_token
+from npfm.catalog.tokens import create_token, revoke_token
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.events.errors import NpfmError
 from npfm.events.shards import atomic_write_json
@@ -157,6 +157,16 @@ def token_create(
     """Create an API token; the secret is printed once and only its sha256 is kept."""
     with open_catalog(db)() as session:
         print(create_token(session, name, scope))
+
+
+@token_app.command("revoke")
+@clean_errors
+def token_revoke(name: Annotated[str, typer.Argument(help="token name")],
+                 db: Db = DB_DEFAULT) -> None:
+    """Revoke an API token (it stays listed, and is refused from now on)."""
+    with open_catalog(db)() as session:
+        revoke_token(session, name)
+        console.print(f"token {name} revoked")
 
 
 @clean_errors

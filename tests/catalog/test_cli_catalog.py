@@ -69,6 +69,12 @@ def test_sites_replicas_tokens_and_opendata(tmp_path: Path) -> None:
                     "replica", "--db", db)
     assert code == 0
     assert out.strip().startswith("npfm_")
+    code, out = run("catalog", "token", "revoke", "ci", "--db", db)
+    assert code == 0
+    assert "token ci revoked" in out
+    code, out = run("catalog", "token", "revoke", "nobody", "--db", db)
+    assert code == 2
+    assert "token nobody: no such token" in out
     code, out = run("catalog", "token", "create", "ci2", "--scope", "root", "--db", db)
     assert code == 2
     assert "npfm: error: token: field scopes.0" in out
