@@ -157,3 +157,20 @@ def test_raw_request_line_through_http(portal: Portal, live_server: str) -> None
         conn.close()
         assert response.status in (400, 404, 422), raw
         assert b"root:" not in body
+
+
+def test_a_malformed_catalogued_sha256_is_not_sent(write_portal: tuple) -> None:
+    test_client, url, portal = write_portal
+    with open_catalog(url)() as session:
+        dataset = session.get(Dataset, portal.ids["zeus-dis"])
+        file = File(path=dataset.files[0].path, sha256="not-a-digest\r\nX-Evil: 1",
+                    bytes=1, events=0)
+        dataset.files.append(file)
+        session.commit()
+        file_id = file.id
+    response = test_client.get(f"/files/{file_id}", headers={"Range": "bytes=0-3"})
+    assert response.status_code == 206
+    assert response.content == b"PAR1"
+    assert "etag" not in response.headers
+    assert "x-evil" not in response.headers
+    assert response.headers["digest"].startswith("adler32=")

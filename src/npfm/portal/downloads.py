@@ -110,8 +110,13 @@ class Adler32Cache:
 
 
 def checksum_headers(sha256_hex: str, adler32_hex: str) -> dict[str, str]:
-    """Digest, Repr-Digest, X-Checksum-Adler32 and a strong ETag from the file's checksums."""
-    b64 = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-    return {"Repr-Digest": f"sha-256=:{b64}:", "Digest": f"sha-256={b64},adler32={adler32_hex}",
-            "X-Checksum-Adler32": adler32_hex, "X-Checksum-Sha256": sha256_hex,
-            "ETag": f'"{sha256_hex}"', "Accept-Ranges": "bytes"}
+    """Digest, Repr-Digest, X-Checksum-Adler32 and a strong ETag from the file's checksums
+    (a catalogued sha256 that is not 64 hex digits is left out, with the ETag)."""
+    headers = {"Digest": f"adler32={adler32_hex}", "X-Checksum-Adler32": adler32_hex,
+               "Accept-Ranges": "bytes"}
+    if re.fullmatch(r"[0-9a-f]{64}", sha256_hex):
+        b64 = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+        headers.update({"Repr-Digest": f"sha-256=:{b64}:", "X-Checksum-Sha256": sha256_hex,
+                        "Digest": f"sha-256={b64},adler32={adler32_hex}",
+                        "ETag": f'"{sha256_hex}"'})
+    return headers

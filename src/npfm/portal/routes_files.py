@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
@@ -38,12 +39,12 @@ def download(file_id: FileId, request: Request, session: Annotated[Session, Depe
     size = path.stat().st_size
     adler = file.adler32 or state(request).adler32.get(path)
     headers = checksum_headers(file.sha256, adler)
-    name = path.name.replace('"', "")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    if if_none_match is not None and headers["ETag"] in (t.strip() for t in
-                                                         if_none_match.split(",")):
+    etag = headers.get("ETag")
+    if etag and if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
-    wanted = parse_range(range_, size) if if_range in (None, headers["ETag"]) else None
+    wanted = parse_range(range_, size) if if_range is None or if_range == etag else None
     start, end = wanted if wanted is not None else (0, size - 1)
     headers["Content-Length"] = str(end - start + 1 if size else 0)
     status = 200
