@@ -4,10 +4,10 @@
 
 Generates ``--train`` events (Pythia seed ``--train-seed``) and ``--test`` events (seed
 ``--test-seed``) of ``pp200`` through the sPHENIX fast simulation (MVTX + INTT + TPC, noise
-on). DBSCAN (eps and eta weight) and the GNN (seed ``--gnn-seed``) are fitted on the
-training events; the Hough finder has nothing to fit. Every finder is scored on the test
-events with ``evaluate_tracking`` (95 % event-bootstrap intervals, ``--boot`` replicates,
-bootstrap seed 0), then timed over the test events: wall and CPU (process) seconds per
+on). DBSCAN (eps and eta weight) and the GNN (seed ``--gnn-seed``, ``--gnn-epochs``) are
+fitted on the training events; the Hough finder has nothing to fit. Every finder is scored
+on the test events with ``evaluate_tracking`` (95 % event-bootstrap intervals, ``--boot``
+replicates, bootstrap seed 0), then timed over the test events: wall and CPU (process) seconds per
 event and events/s, one intra-op torch thread. Prints the tables; ``--json`` writes all
 figures.
 """
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=1)
     parser.add_argument("--test-seed", type=int, default=2)
     parser.add_argument("--gnn-seed", type=int, default=0)
+    parser.add_argument("--gnn-epochs", type=int, default=6)
     parser.add_argument("--boot", type=int, default=200)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -85,7 +86,7 @@ def main() -> None:
     print(f"events: train {args.train} (seed {args.train_seed}), test {args.test} "
           f"(seed {args.test_seed}); test {data['test']}")
     finders: list[Any] = [HoughTrackFinder(), DBSCANTrackFinder(),
-                          GNNTrackFinder(seed=args.gnn_seed)]
+                          GNNTrackFinder(seed=args.gnn_seed, epochs=args.gnn_epochs)]
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()},
                                "data": data, "finders": {}}
     for finder in finders:
@@ -100,7 +101,7 @@ def main() -> None:
         if isinstance(finder, DBSCANTrackFinder):
             out["chosen"] = {"eps": finder.eps, "eta_weight": finder.eta_weight}
         results["finders"][finder.name] = out
-        print(f"{finder.name}: fitted in {fit_s:.1f} s")
+        print(f"{finder.name}: fitted in {fit_s:.1f} s", flush=True)
     print("\n| finder | " + " | ".join(METRICS) + " |")
     print("|---" * (len(METRICS) + 1) + "|")
     for name, out in results["finders"].items():

@@ -126,16 +126,16 @@ def test_dbscan_on_embeddings(low_mult: list[dict]) -> None:
 
 @pytest.mark.slow
 def test_gnn_trains_and_generalises() -> None:
-    train, test = random_events(40, 6, seed=2), random_events(15, 6, seed=3)
-    finder = GNNTrackFinder(epochs=5, batch_events=2, seed=1)
+    train, test = random_events(25, 4, seed=2), random_events(15, 4, seed=3)
+    finder = GNNTrackFinder(epochs=6, batch_events=1, seed=1)
     finder.fit(train)
-    assert finder.losses[-1] < 0.5 * finder.losses[0]
-    edges = finder.edge_metrics(test)
-    assert edges["graph_efficiency"] > 0.95
-    assert edges["auc"] > 0.97
-    assert edges["efficiency"] > 0.85
-    assert edges["purity"] > 0.8
-    assert dm(test, finder)["efficiency"] > 0.8
+    assert finder.losses[-1] < 0.3 * finder.losses[0]
+    edges = finder.edge_metrics(test)  # held-out events
+    assert edges["graph_efficiency"] > 0.93
+    assert edges["auc"] > 0.98
+    assert edges["efficiency"] > 0.9
+    assert edges["purity"] > 0.9
+    assert dm(test, finder)["efficiency"] > 0.85
 
 
 def test_gnn_is_deterministic(low_mult: list[dict]) -> None:

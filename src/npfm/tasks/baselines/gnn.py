@@ -9,7 +9,8 @@ graph cuts are fitted on the same training events. Everything is seeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +76,18 @@ def _batch(graphs: Sequence[Graph]) -> tuple[torch.Tensor, ...]:
     return nodes, edges, feats, truth
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op torch threads, then restore the previous number (small
+    graphs run fastest on one thread, and spinning threads stall a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def components(n_hits: int, edges: np.ndarray, min_hits: int) -> np.ndarray:
     """Connected-component labels of the hits (-1 for components under ``min_hits``)."""
     graph = coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(n_hits, n_hits))
@@ -89,7 +102,8 @@ class GNNTrackFinder:
 
     hidden, iterations: network size; epochs, batch_events, lr: training; seed: weights and
     batch order; threshold: edge score kept; min_hits: smallest track; keep: fraction of
-    true training edges the graph cuts keep; max_skip: layers an edge may skip.
+    true training edges the graph cuts keep; max_skip: layers an edge may skip; threads:
+    intra-op torch threads while training and predicting.
     """
 
     geometry: str = "sphenix"
@@ -103,6 +117,7 @@ class GNNTrackFinder:
     min_hits: int = 3
     keep: float = 0.98
     max_skip: int = 2
+    threads: int = 1
     name: str = field(default="gnn", init=False)
     cuts: GraphCuts = field(default_factory=GraphCuts, init=False)
     model: InteractionNetwork | None = field(default=None, init=False, repr=False)
@@ -117,6 +132,10 @@ class GNNTrackFinder:
                   if g.edges.shape[1]]
         if not graphs:
             raise ValueError("no training event has a candidate edge")
+        with torch_threads(self.threads):
+            self._train(graphs)
+
+    def _train(self, graphs: list[Graph]) -> None:
         torch.manual_seed(self.seed)
         model = InteractionNetwork(self.hidden, self.iterations)
         n_pos = sum(int(g.truth.sum()) for g in graphs if g.truth is not None)
@@ -152,7 +171,7 @@ class GNNTrackFinder:
         graph = build_graph(event, self.geometry, self.cuts)
         if graph.edges.shape[1] == 0:
             return graph, np.zeros(0, np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.threads):
             logits = self.model(torch.from_numpy(graph.nodes), torch.from_numpy(graph.edges),
                                 torch.from_numpy(graph.edge_features))
         return graph, torch.sigmoid(logits).numpy()
