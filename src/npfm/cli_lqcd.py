@@ -1,0 +1,144 @@
+"""Lattice QCD commands: ``npfm lqcd generate|measure|convert|inspect``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from npfm.cli_common import clean_errors, console, progress_bar
+from npfm.events.errors import NpfmError
+from npfm.lqcd import ildg, observables
+from npfm.lqcd.ensemble import GenerateSpec, generate, lattice_from_text
+from npfm.lqcd.export import export_configs
+from npfm.lqcd.lime import read_records
+from npfm.lqcd.measure import MeasureSpec, measure
+from npfm.lqcd.metadata import ENSEMBLE_FILE, load_ensemble
+
+app = typer.Typer(help="Lattice QCD: ILDG gauge configurations, generation, correlators.",
+                  no_args_is_help=True)
+Out = Annotated[Path, typer.Option("--out", help="output directory or file")]
+
+
+@app.command("generate")
+@clean_errors
+def generate_cmd(
+    out: Out,
+    lattice: Annotated[str, typer.Option(help="LXxLYxLZxLT, or L for L^4")] = "4",
+    beta: Annotated[float, typer.Option(help="Wilson gauge coupling beta = 6/g^2")] = 6.0,
+    configs: Annotated[int, typer.Option(help="configurations to save")] = 10,
+    therm: Annotated[int, typer.Option(help="thermalisation sweeps, not saved")] = 50,
+    separation: Annotated[int, typer.Option(help="sweeps between saved configs")] = 5,
+    over_relaxation: Annotated[int, typer.Option(help="over-relaxation steps per sweep")] = 4,
+    seed: Annotated[int, typer.Option(help="random seed (torch.Generator)")] = 1,
+    start: Annotated[str, typer.Option(help="cold (unit links) or hot (random)")] = "cold",
+    precision: Annotated[int, typer.Option(help="ILDG file precision, 32 or 64 bit")] = 64,
+) -> None:
+    """Quenched SU(3) ensemble (heat-bath + over-relaxation) as ILDG files + ensemble.json."""
+    spec = GenerateSpec(lattice=lattice_from_text(lattice), beta=beta, configs=configs,
+                        therm=therm, separation=separation, over_relaxation=over_relaxation,
+                        seed=seed, start=start, precision=precision)
+    spec.check()
+    with progress_bar("sweeps") as bar:
+        task = bar.add_task("sweeps", total=therm + configs * separation)
+        record = generate(out, spec, command=" ".join(["npfm", *sys.argv[1:]]),
+                          progress=lambda n: bar.advance(task, n))
+    plaq = record["observables"]["plaquette"]
+    err = f" +- {plaq['error']:.6f}, tau_int {plaq['tau_int']:.2f} sweeps" if "error" in plaq \
+        else ""
+    drift = record["thermalisation"].get("drift_sigma")
+    console.print(f"[green]OK[/] {out}: {len(record['configurations'])} configurations, "
+                  f"<plaquette> {plaq['mean']:.6f}{err}"
+                  + (f", first/second-half drift {drift:+.1f} sigma" if drift is not None
+                     else ""))
+
+
+@app.command("measure")
+@clean_errors
+def measure_cmd(
+    ensemble: Annotated[Path, typer.Argument(help="ensemble directory (npfm lqcd generate)")],
+    out: Out,
+    mass: Annotated[float, typer.Option(help="bare valence quark mass m0 (lattice units)")] = 0.2,
+    csw: Annotated[float, typer.Option(help="clover coefficient c_sw (0: Wilson)")] = 0.0,
+    source: Annotated[str, typer.Option(help="point or wall")] = "point",
+    tol: Annotated[float, typer.Option(help="CG relative residual")] = 1e-10,
+) -> None:
+    """Plaquette, Wilson and Polyakov loops, pion and rho correlators, effective masses."""
+    spec = MeasureSpec(mass=mass, csw=csw, source=source, tol=tol)
+    spec.check()
+    n_configs = len(load_ensemble(ensemble)["configurations"])
+    with progress_bar("solves") as bar:
+        task = bar.add_task("propagator solves", total=12 * n_configs)
+        result = measure(ensemble, out, spec, progress=lambda n: bar.advance(task, n))
+    pion = result["summary"]["pion"]["effective_mass"]
+    console.print(f"[green]OK[/] {out}: {n_configs} configurations; pion effective mass "
+                  f"{', '.join('-' if m is None else f'{m:.3f}' for m in pion[:6])} ...")
+
+
+@app.command("convert")
+@clean_errors
+def convert_cmd(
+    source: Annotated[Path, typer.Argument(help="ensemble directory or ILDG/LIME file")],
+    out: Out,
+    precision: Annotated[int, typer.Option(help="precision of an ILDG output, 32/64")] = 64,
+) -> None:
+    """ILDG -> HDF5 + Croissant (OUT ending .h5), or ILDG -> ILDG at another precision."""
+    if source.is_dir():
+        record = load_ensemble(source)
+        files = [source / c["file"] for c in record["configurations"]]
+        trajectories = [c["trajectory"] for c in record["configurations"]]
+        attrs = {"ensemble": record["name"],
+                 "beta": record["physics"]["action"]["gluon"]["beta"]}
+    else:
+        files, trajectories, attrs = [source], [0], {"source": source.name}
+    if out.suffix == ".h5":
+        with progress_bar("configs") as bar:
+            bar.add_task("exporting", total=None)
+            export_configs(files, out, attrs, trajectories)
+        console.print(f"[green]OK[/] {out} ({len(files)} configurations) and "
+                      f"{out.with_suffix('.croissant.json')}")
+    elif len(files) == 1:
+        config = ildg.read_config(files[0])
+        ildg.write_config(out, config.u, precision=precision, lfn=config.lfn,
+                          file_xml=config.file_xml, record_xml=config.record_xml)
+        console.print(f"[green]OK[/] {out} ({precision}-bit ILDG)")
+    else:
+        raise NpfmError(str(out), "an ensemble converts only to HDF5",
+                        "name the output FILE.h5, or convert one .lime file at a time")
+
+
+@app.command("inspect")
+@clean_errors
+def inspect_cmd(
+    path: Annotated[Path, typer.Argument(help="ILDG/LIME file or ensemble directory")],
+) -> None:
+    """List LIME records, verify the checksum and print plaquette and Polyakov loop."""
+    if path.is_dir() and (path / ENSEMBLE_FILE).is_file():
+        record = load_ensemble(path)
+        size = record["physics"]["size"]
+        plaq = record["observables"]["plaquette"]
+        console.print(f"{record['name']}: {size['lx']}x{size['ly']}x{size['lz']}x{size['lt']}, "
+                      f"beta {record['physics']['action']['gluon']['beta']}, "
+                      f"{len(record['configurations'])} configurations, <plaquette> "
+                      f"{plaq['mean']:.6f}" + (f" +- {plaq['error']:.6f} (tau_int "
+                                               f"{plaq['tau_int']:.2f})" if "error" in plaq
+                                               else ""))
+        return
+    if not path.is_file():
+        raise NpfmError(str(path), "not found", "pass an ILDG/LIME file or ensemble directory")
+    table = Table("#", "type", "bytes", "MB", "ME")
+    for rec in read_records(path):
+        table.add_row(str(rec.index), rec.type, str(rec.length), "x" if rec.mb else "",
+                      "x" if rec.me else "")
+    console.print(table)
+    config = ildg.read_config(path)
+    poly = observables.polyakov_loop(config.u)
+    lx, ly, lz, lt = config.lattice
+    console.print(f"lattice {lx}x{ly}x{lz}x{lt}, {config.precision}-bit, lfn {config.lfn or '-'}; "
+                  f"checksum {'verified' if config.checksum_verified else 'absent'} "
+                  f"(suma {config.suma:x}, sumb {config.sumb:x}); plaquette "
+                  f"{observables.plaquette(config.u):.6f}; Polyakov loop "
+                  f"{poly.real:+.5f}{poly.imag:+.5f}i")
