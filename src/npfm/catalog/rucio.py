@@ -10,6 +10,7 @@ fails verification is declared bad (``declare_bad_file_replicas``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,21 +108,40 @@ class RucioFederation:
         """Check that the site exists as an RSE (RSEs are created by Rucio admins)."""
         self.client.get_rse(site.name)
 
-    def add_dataset(self, dataset: Dataset, rse: str) -> None:
-        """Register the dataset DID and its files' replicas at ``rse`` (PFNs: the URLs)."""
+    def add_dataset(self, dataset: Dataset, rse: str) -> list[str]:
+        """Register the dataset DID and its files' replicas at ``rse`` (PFNs: the URLs),
+        attach the files, and set their sha256 as DID metadata; returns messages.
+
+        Free metadata keys need a server metadata plugin that supports them (Rucio's
+        JSON plugin, not available on a SQLite-backed server); without one the sha256
+        stays in the npfm catalog only, and a message says so.
+        """
+        from rucio.common.exception import DataIdentifierAlreadyExists, RucioException
+
         did = dataset_did(self.scope, dataset)
-        self.client.add_dataset(did["scope"], did["name"])
-        files = []
+        with contextlib.suppress(DataIdentifierAlreadyExists):  # again: add what is missing
+            self.client.add_dataset(did["scope"], did["name"])
+        files, metas = [], []
         for file in dataset.files:
             spec = file_did(self.scope, dataset, file)
-            meta = spec.pop("meta", {})
+            metas.append((spec["name"], spec.pop("meta", {})))
             spec["pfn"] = file.replicas[0].url if file.replicas else None
             files.append({k: v for k, v in spec.items() if v is not None})
-            for key, value in meta.items():
-                self.client.set_metadata(spec["scope"], spec["name"], key, value)
         self.client.add_replicas(rse, files)
-        self.client.attach_dids(did["scope"], did["name"],
-                                [{"scope": f["scope"], "name": f["name"]} for f in files])
+        attached = {f["name"] for f in self.client.list_files(did["scope"], did["name"])}
+        new = [{"scope": f["scope"], "name": f["name"]} for f in files
+               if f["name"] not in attached]
+        if new:
+            self.client.attach_dids(did["scope"], did["name"], new)
+        messages = [f"{did['scope']}:{did['name']}: {len(files)} file replica(s) at {rse}"]
+        try:
+            for name, meta in metas:
+                for key, value in meta.items():
+                    self.client.set_metadata(self.scope, name, key, value)
+        except RucioException as err:
+            messages.append("sha256 not stored as DID metadata (server: "
+                            f"{str(err).splitlines()[0]})")
+        return messages
 
     def rule(self, dataset: Dataset, rse_expression: str, copies: int = 1,
              lifetime_s: int | None = None) -> Any:
@@ -144,9 +164,12 @@ class RucioFederation:
                             f"{missing[0]}", "add a rule for another RSE")
         return chosen
 
-    def verify(self, replicas: Iterable[RucioReplica]) -> list[str]:
-        """Recompute adler32 of readable PFNs; declare mismatches bad; returns their PFNs."""
-        bad = [r.pfn for r in replicas if r.adler32 and checksums(r.pfn)[0] != r.adler32]
+    def verify(self, replicas: Iterable[RucioReplica]) -> list[RucioReplica]:
+        """Recompute adler32 of readable PFNs; declare mismatches bad (by DID and RSE, as
+        one PFN may match several RSEs); returns the bad replicas."""
+        bad = [r for r in replicas if r.adler32 and checksums(r.pfn)[0] != r.adler32]
         if bad:
-            self.client.declare_bad_file_replicas(bad, "npfm verify: adler32 mismatch")
+            self.client.declare_bad_file_replicas(
+                [{"scope": r.did.split(":", 1)[0], "name": r.did.split(":", 1)[1],
+                  "rse": r.rse} for r in bad], "npfm verify: adler32 mismatch")
         return bad
