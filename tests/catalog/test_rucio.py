@@ -66,7 +66,8 @@ def test_unreachable_rucio_server_is_a_clean_error(tmp_path: Path,
     config = tmp_path / "rucio.cfg"
     config.write_text("[client]\nrucio_host = http://127.0.0.1:9\nauth_host = "
                       "http://127.0.0.1:9\nauth_type = userpass\naccount = root\n"
-                      "username = ddmlab\npassword = secret\n")
+                      "username = ddmlab\npassword = secret\n"
+                      f"auth_token_file_path = {tmp_path}/token/auth_token\n")  # no cache
     monkeypatch.setenv("RUCIO_CONFIG", str(config))
     with pytest.raises(NpfmError, match="Rucio backend: cannot connect: Cannot connect to the "
                        "Rucio server"):
