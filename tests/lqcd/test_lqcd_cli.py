@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import h5py
+import mlcroissant as mlc
 import numpy as np
 import pytest
 import torch
@@ -79,6 +80,7 @@ def test_inspect_file_and_ensemble(ensemble: Path) -> None:
     assert "4x4x4x4" in _ok(["lqcd", "inspect", str(ensemble)])
 
 
+@pytest.mark.filterwarnings("ignore")  # mlcroissant's own deprecation warnings
 def test_measure_writes_correlators_plot_and_croissant(ensemble: Path, tmp_path: Path
                                                        ) -> None:
     out = tmp_path / "meas"
@@ -97,10 +99,12 @@ def test_measure_writes_correlators_plot_and_croissant(ensemble: Path, tmp_path:
         assert list(h5["trajectory"][:]) == [8, 10, 12]
     croissant = json.loads((out / "correlators.croissant.json").read_text())
     assert croissant["distribution"][0]["sha256"] == sha256_file(out / "correlators.h5")
-    fields = {f["name"] for f in croissant["recordSet"][0]["field"]}
-    assert {"pion", "rho", "trajectory"} <= fields
+    records = list(mlc.Dataset(str(out / "correlators.croissant.json")).records("correlators"))
+    assert [r["correlators/trajectory"] for r in records] == [8, 10, 12]
+    np.testing.assert_allclose(np.mean([r["correlators/pion"] for r in records], axis=0), pion)
 
 
+@pytest.mark.filterwarnings("ignore")  # mlcroissant's own deprecation warnings
 def test_convert_to_hdf5_and_to_single_precision(ensemble: Path, tmp_path: Path) -> None:
     h5_path = tmp_path / "configs.h5"
     _ok(["lqcd", "convert", str(ensemble), "--out", str(h5_path)])
@@ -114,6 +118,10 @@ def test_convert_to_hdf5_and_to_single_precision(ensemble: Path, tmp_path: Path)
     assert np.array_equal(links, expected)
     croissant = json.loads(h5_path.with_suffix(".croissant.json").read_text())
     assert croissant["distribution"][0]["encodingFormat"] == "application/x-hdf5"
+    assert croissant["distribution"][0]["sha256"] == sha256_file(h5_path)
+    metadata = mlc.Dataset(str(h5_path.with_suffix(".croissant.json"))).metadata
+    assert [f.name for f in metadata.record_sets[0].fields] == ["links", "trajectory",
+                                                                  "source_sha256"]
     single = tmp_path / "single.lime"
     _ok(["lqcd", "convert", str(first), "--out", str(single), "--precision", "32"])
     assert ildg.read_config(single).precision == 32

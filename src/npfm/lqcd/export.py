@@ -1,4 +1,5 @@
-"""AI-ready HDF5 exports of configurations and correlators, each with ``croissant.json``.
+"""AI-ready HDF5 exports of configurations and correlators, each with ``croissant.json``
+(correlators also as Parquet, one row per configuration, which mlcroissant reads).
 
 Complex numbers are stored as a trailing (real, imaginary) axis of float64, so any HDF5
 reader (and array libraries without complex support) reads them. Attributes carry the
@@ -13,11 +14,13 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from npfm.events.shards import FILE_MODE, atomic_write_json, sha256_file
 from npfm.lqcd import ildg
-from npfm.lqcd.metadata import croissant_h5, record_set
+from npfm.lqcd.metadata import croissant, record_set
 
 
 def _as_real(u: torch.Tensor) -> np.ndarray:
@@ -57,9 +60,9 @@ def export_configs(files: list[Path], out: Path, attrs: dict[str, Any],
     fields = [("links", "configs", "sc:Float", "SU(3) links U_mu(x), re/im last axis"),
               ("trajectory", "trajectory", "sc:Integer", "sweep number of the configuration"),
               ("source_sha256", "sha256", "sc:Text", "sha256 of the source ILDG file")]
-    atomic_write_json(out.with_suffix(".croissant.json"), croissant_h5(
+    atomic_write_json(out.with_suffix(".croissant.json"), croissant(
         out.stem, f"{len(files)} SU(3) gauge configurations on a {lx}x{ly}x{lz}x{lt} lattice",
-        out, [record_set("configurations", "one record per gauge configuration", fields)],
+        [out], [record_set("configurations", "one record per gauge configuration", fields)],
         "Quenched Monte Carlo (heat-bath + over-relaxation) or imported ILDG files, "
         "converted by npfm lqcd convert; checksums verified on read."))
     return out
@@ -67,7 +70,8 @@ def export_configs(files: list[Path], out: Path, attrs: dict[str, Any],
 
 def export_correlators(out: Path, correlators: dict[str, np.ndarray],
                        meta: dict[str, Any], trajectories: list[int]) -> Path:
-    """Write per-configuration correlators ``{name: [n_cfg, T]}`` and their means to .h5."""
+    """Write per-configuration correlators ``{name: [n_cfg, T]}`` to ``out`` (.h5) and, one
+    row per configuration, to a Parquet file beside it that mlcroissant reads."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with h5py.File(tmp, "w") as h5:
@@ -79,12 +83,23 @@ def export_correlators(out: Path, correlators: dict[str, np.ndarray],
         for key, value in meta.items():
             h5.attrs[key] = value
     _replace(tmp, out)
-    fields = [(name, f"correlators/{name}", "sc:Float", f"{name} two-point function C(t)")
+    table = pa.table({"trajectory": pa.array(trajectories, pa.int64()),
+                      **{name: pa.array([list(map(float, row)) for row in values],
+                                        pa.list_(pa.float64()))
+                         for name, values in correlators.items()}})
+    parquet = out.with_suffix(".parquet")
+    tmp = parquet.with_name(f".{parquet.name}.tmp")
+    pq.write_table(table, tmp)
+    _replace(tmp, parquet)
+    fields = [(name, name, "sc:Float", f"{name} two-point function C(t), t = 0 .. T-1")
               for name in correlators]
     fields.append(("trajectory", "trajectory", "sc:Integer", "sweep number of the config"))
-    atomic_write_json(out.with_suffix(".croissant.json"), croissant_h5(
-        out.stem, "Meson two-point correlators per gauge configuration", out,
+    doc = croissant(
+        out.stem, "Meson two-point correlators per gauge configuration", [out, parquet],
         [record_set("correlators", "one record per gauge configuration", fields)],
         "Computed by npfm lqcd measure: Wilson(-clover) propagators by even-odd "
-        "preconditioned CG, contracted into pion and rho correlators."))
+        "preconditioned CG, contracted into pion and rho correlators.")
+    for field in doc["recordSet"][0]["field"]:
+        field["repeated"] = field["name"] != "trajectory"
+    atomic_write_json(out.with_suffix(".croissant.json"), doc)
     return out

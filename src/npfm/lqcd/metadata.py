@@ -4,7 +4,8 @@ The ensemble record follows the structure of ILDG's QCDml ensemble and configura
 schemas (markovChain: physics/action/size, algorithm, and per configuration the
 trajectory, the LFN and checksums; Maynard et al., "QCDml", www.lqcd.org/ildg), written
 as JSON rather than XML. Croissant (mlcommons.org/croissant) describes HDF5 exports; its
-fields name HDF5 dataset paths in ``extract.column``.
+fields name Parquet columns (read by mlcroissant) or HDF5 dataset paths in
+``extract.column``.
 """
 
 from __future__ import annotations
@@ -63,10 +64,14 @@ def load_ensemble(path: Path) -> dict[str, Any]:
     return record
 
 
-def croissant_h5(name: str, description: str, h5_path: Path, record_sets: list[dict[str, Any]],
-                 data_collection: str) -> dict[str, Any]:
-    """Croissant 1.1 JSON-LD for one HDF5 file; record sets from ``record_set``."""
-    file_id = h5_path.stem
+_FORMATS = {".h5": "application/x-hdf5", ".parquet": "application/x-parquet"}
+
+
+def croissant(name: str, description: str, files: list[Path],
+              record_sets: list[dict[str, Any]], data_collection: str) -> dict[str, Any]:
+    """Croissant 1.1 JSON-LD listing ``files`` (HDF5, Parquet; in one directory) and record
+    sets made by ``record_set``, whose fields are read from ``files[-1]``."""
+    source_id = files[-1].name  # file names as ids: distinct from the record set ids
     return {
         "@context": _CONTEXT, "@type": "sc:Dataset", "name": name, "description": description,
         "conformsTo": "http://mlcommons.org/croissant/1.1", "license": LICENSE,
@@ -79,11 +84,11 @@ def croissant_h5(name: str, description: str, h5_path: Path, record_sets: list[d
                           "(no sea quarks).",
         "rai:dataLimitations": "Lattice units (a = 1). Small lattices for workflow tests, "
                                "not for continuum physics.",
-        "distribution": [{"@type": "cr:FileObject", "@id": file_id, "name": h5_path.name,
-                          "contentUrl": h5_path.name, "encodingFormat": "application/x-hdf5",
-                          "contentSize": f"{h5_path.stat().st_size} B",
-                          "sha256": sha256_file(h5_path)}],
-        "recordSet": [dict(rs, field=[dict(f, source={"fileObject": {"@id": file_id},
+        "distribution": [{"@type": "cr:FileObject", "@id": path.name, "name": path.name,
+                          "contentUrl": path.name, "encodingFormat": _FORMATS[path.suffix],
+                          "contentSize": f"{path.stat().st_size} B",
+                          "sha256": sha256_file(path)} for path in files],
+        "recordSet": [dict(rs, field=[dict(f, source={"fileObject": {"@id": source_id},
                                                       **f["source"]})
                                       for f in rs["field"]]) for rs in record_sets],
     }
@@ -91,7 +96,7 @@ def croissant_h5(name: str, description: str, h5_path: Path, record_sets: list[d
 
 def record_set(name: str, description: str, fields: list[tuple[str, str, str, str]]
                ) -> dict[str, Any]:
-    """A record set whose fields are (name, HDF5 dataset path, dataType, description)."""
+    """A record set whose fields are (name, column or HDF5 dataset path, dataType, doc)."""
     return {"@type": "cr:RecordSet", "@id": name, "name": name, "description": description,
             "field": [{"@type": "cr:Field", "@id": f"{name}/{fname}", "name": fname,
                        "description": doc, "dataType": dtype, "repeated": True,
