@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=1)
     parser.add_argument("--test-seed", type=int, default=2)
     parser.add_argument("--gnn-seed", type=int, default=0)
-    parser.add_argument("--gnn-epochs", type=int, default=6)
+    parser.add_argument("--gnn-epochs", type=int, default=10)
     parser.add_argument("--boot", type=int, default=200)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -112,9 +112,10 @@ def main() -> None:
         print(f"| {name} | {out['wall_s_per_event']:.4f} | {out['cpu_s_per_event']:.4f} | "
               f"{out['events_per_s']:.1f} | {out['fit_seconds']:.1f} |")
     for name, out in results["finders"].items():
-        print(f"{name} efficiency vs pT: " + ", ".join(
-            f"[{b['lo']:g}, {b['hi']:g}) {b.get('value', float('nan')):.3f} (n={b['n_particles']})"
-            for b in out["efficiency_vs_pt"]))
+        for key in ("efficiency_vs_pt", "efficiency_vs_eta"):
+            print(f"{name} {key}: " + ", ".join(
+                f"[{b['lo']:g}, {b['hi']:g}) {fmt(b['efficiency'])} (n={b['n_particles']})"
+                for b in out[key] if "efficiency" in b))
     print(f"gnn edges: {results['finders']['gnn']['edges']}")
     if args.json:
         atomic_write_json(args.json, results)

@@ -111,7 +111,7 @@ def _binned_efficiency(hits: dict[str, np.ndarray], key: str, edges: Sequence[fl
         n = int(counts["n_particles"].sum())
         row: dict[str, Any] = {"lo": float(lo), "hi": float(hi), "n_particles": n}
         if n:
-            row.update(_pooled(counts["n_found"], counts["n_particles"], n_boot, seed))
+            row["efficiency"] = _pooled(counts["n_found"], counts["n_particles"], n_boot, seed)
         rows.append(row)
     return rows
 
@@ -124,7 +124,7 @@ def evaluate_tracking(finder: TrackFinder, events: Sequence[Event], n_boot: int 
     truth noise dropped), ``efficiency``, ``purity``, ``fake_rate``, ``duplicate_rate``,
     ``trackml`` (per-event mean; each ``{"value", "lo", "hi"}``), the counts of the
     double-majority matching, ``efficiency_vs_pt`` / ``efficiency_vs_eta`` (when
-    ``binned``), ``seconds_per_event``, ``events_per_second`` and ``n_events``. Matching is
+    ``binned``: per bin ``lo``, ``hi``, ``n_particles`` and ``efficiency``), ``seconds_per_event``, ``events_per_second`` and ``n_events``. Matching is
     within events, so the pooled double-majority rates are ratios of per-event counts and
     are bootstrapped over those counts.
     """

@@ -1,6 +1,7 @@
 """GNN track finder in pure PyTorch: an interaction network classifies the edges of a
-geometric hit graph (``gnn_graph``); edges above ``threshold`` are kept and the connected
-components (scipy.sparse.csgraph) of at least ``min_hits`` hits are the tracks.
+geometric hit graph (``gnn_graph``); edges above ``threshold`` that are the best of their
+hit in each direction are kept, and the connected components (scipy.sparse.csgraph) of at
+least ``min_hits`` hits are the tracks.
 
 Training: binary cross-entropy on true edges (consecutive hits of one particle), positive
 class weighted by the negative/positive ratio, Adam, mini-batches of whole events; the
@@ -88,6 +89,17 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def best_edges(edges: np.ndarray, scores: np.ndarray, n_hits: int) -> np.ndarray:
+    """Mask of the edges that are both the best-scored outward edge of their inner hit and
+    the best-scored inward edge of their outer hit (so one stray edge cannot merge two
+    tracks)."""
+    best_out = np.full(n_hits, -np.inf)
+    best_in = np.full(n_hits, -np.inf)
+    np.maximum.at(best_out, edges[0], scores)
+    np.maximum.at(best_in, edges[1], scores)
+    return (scores >= best_out[edges[0]]) & (scores >= best_in[edges[1]])
+
+
 def components(n_hits: int, edges: np.ndarray, min_hits: int) -> np.ndarray:
     """Connected-component labels of the hits (-1 for components under ``min_hits``)."""
     graph = coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(n_hits, n_hits))
@@ -103,7 +115,8 @@ class GNNTrackFinder:
     hidden, iterations: network size; epochs, batch_events, lr: training; seed: weights and
     batch order; threshold: edge score kept; min_hits: smallest track; keep: fraction of
     true training edges the graph cuts keep; max_skip: layers an edge may skip; threads:
-    intra-op torch threads while training and predicting.
+    intra-op torch threads while training and predicting; best_edges_only: keep only the
+    best edge per hit and direction before the connected components.
     """
 
     geometry: str = "sphenix"
@@ -115,9 +128,10 @@ class GNNTrackFinder:
     seed: int = 0
     threshold: float = 0.5
     min_hits: int = 3
-    keep: float = 0.98
+    keep: float = 0.995
     max_skip: int = 2
     threads: int = 1
+    best_edges_only: bool = True
     name: str = field(default="gnn", init=False)
     cuts: GraphCuts = field(default_factory=GraphCuts, init=False)
     model: InteractionNetwork | None = field(default=None, init=False, repr=False)
@@ -178,8 +192,10 @@ class GNNTrackFinder:
 
     def predict(self, event: Event) -> np.ndarray:
         graph, scores = self.edge_scores(event)
-        return components(len(graph.nodes), graph.edges[:, scores > self.threshold],
-                          self.min_hits)
+        keep = scores > self.threshold
+        if self.best_edges_only:
+            keep &= best_edges(graph.edges, scores, len(graph.nodes))
+        return components(len(graph.nodes), graph.edges[:, keep], self.min_hits)
 
     def edge_metrics(self, events: Sequence[Event]) -> dict[str, float]:
         """Edge AUC, efficiency (true edges kept / true candidate pairs, so graph losses
