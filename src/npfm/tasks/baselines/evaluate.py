@@ -124,9 +124,10 @@ def evaluate_tracking(finder: TrackFinder, events: Sequence[Event], n_boot: int 
     truth noise dropped), ``efficiency``, ``purity``, ``fake_rate``, ``duplicate_rate``,
     ``trackml`` (per-event mean; each ``{"value", "lo", "hi"}``), the counts of the
     double-majority matching, ``efficiency_vs_pt`` / ``efficiency_vs_eta`` (when
-    ``binned``: per bin ``lo``, ``hi``, ``n_particles`` and ``efficiency``), ``seconds_per_event``, ``events_per_second`` and ``n_events``. Matching is
-    within events, so the pooled double-majority rates are ratios of per-event counts and
-    are bootstrapped over those counts.
+    ``binned``: per bin ``lo``, ``hi``, ``n_particles`` and ``efficiency``),
+    ``seconds_per_event``, ``events_per_second`` and ``n_events``. Matching is within
+    events, so the pooled double-majority rates are ratios of per-event counts and are
+    bootstrapped over those counts.
     """
     predictions, seconds = predict_all(finder, events)
     hits = flat_hits(events, predictions)
