@@ -12,6 +12,7 @@ from rich.table import Table
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.events.errors import NpfmError
 from npfm.events.shards import atomic_write_json
+from npfm.studies.baselines import tracking_baselines
 from npfm.studies.config import load_study
 from npfm.studies.efficiency import data_efficiency
 from npfm.studies.report import render_report
@@ -124,6 +125,18 @@ def demo_pretraining(config: Path, out: Path) -> StudyRunner:
     return runner
 
 
+@study_app.command("baselines")
+@clean_errors
+def study_baselines(config: Annotated[Path, typer.Argument(help="study YAML")],
+                    out: Annotated[Path, typer.Option(help="studies directory")]) -> None:
+    """Hough, DBSCAN and GNN track finders on the study's tracking events."""
+    result = tracking_baselines(_runner(config, out))
+    for name, scores in result["finders"].items():
+        console.print(f"{name}: ARI {scores['ari']['value']:.3f}, efficiency "
+                      f"{scores['efficiency']['value']:.3f}, "
+                      f"{scores['seconds_per_event'] * 1e3:.1f} ms/event")
+
+
 @study_app.command("all")
 @clean_errors
 def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
@@ -139,6 +152,8 @@ def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
         transfer_matrix(runner)
     if runner.study.zeus_eic:
         zeus_eic(runner)
+    if runner.study.baselines:
+        tracking_baselines(runner)
     report(out, report_file or out / "report.html")
 
 

@@ -15,6 +15,7 @@
                runs: [tpc, tpc_silicon, ep, mixed], seeds: [1]}
     zeus_eic: {run: ep, corpus: epic, tasks: [ep_electron, ep_kinematics],
                modes: [frozen, adapter_only], seeds: [1]}
+    baselines: {task: silicon_tracking, corpus: sphenix, finders: [hough, dbscan, gnn]}
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from npfm.tasks.backbone import MODES
 from npfm.tasks.specs import TASKS
 from npfm.train.config import PretrainConfig, load_config
 
-SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic")
+SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic",
+            "baselines")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class StudyConfig:
     data_efficiency: dict[str, Any]
     transfer: dict[str, Any]
     zeus_eic: dict[str, Any]
+    baselines: dict[str, Any]
 
     def pretrain_config(self, run: str) -> PretrainConfig:
         """The base config with this run's corpora."""
@@ -89,7 +92,7 @@ def load_study(path: Path | str) -> StudyConfig:
         runs[run] = tuple(items)
     study = StudyConfig(path, corpora, base, runs, raw.get("tasks", {}),
                         raw.get("data_efficiency", {}), raw.get("transfer", {}),
-                        raw.get("zeus_eic", {}))
+                        raw.get("zeus_eic", {}), raw.get("baselines", {}))
     _check(study)
     return study
 
@@ -113,6 +116,9 @@ def _check(study: StudyConfig) -> None:
                  ("corpus", ze.get("corpus", ""), "zeus_eic.corpus")]
         uses += [("task", t, "zeus_eic.tasks") for t in ze.get("tasks", [])]
         uses += [("mode", m, "zeus_eic.modes") for m in ze.get("modes", [])]
+    if study.baselines:
+        uses += [("task", study.baselines.get("task", ""), "baselines.task"),
+                 ("corpus", study.baselines.get("corpus", ""), "baselines.corpus")]
     known = {"task": set(TASKS), "corpus": set(study.corpora), "run": set(study.runs),
              "mode": set(MODES)}
     for kind, name, key in uses:

@@ -106,13 +106,22 @@ def _zeus_section(z: dict[str, Any]) -> str:
             f"{z['seeds']}</h2>" + _table(["task", "modes"], rows))
 
 
-def _baselines_section(b: dict[str, Any]) -> str:
-    rows = [[name, *(_ci(r[k]) if isinstance(r.get(k), dict) else _num(r.get(k))
-                     for k in ("ari", "efficiency", "purity", "trackml")),
-             _num(r.get("seconds_per_event"), 4)] for name, r in b["finders"].items()]
-    return ("<h2>Tracking: classical and learned baselines</h2>"
-            f"<p>{html.escape(b.get('description', ''))}</p>"
-            + _table(["finder", "ARI", "DM efficiency", "purity", "TrackML", "s/event"], rows))
+def _baselines_section(b: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    keys = ("ari", "efficiency", "purity", "trackml")
+    rows = [[f"{name} (baseline)", *(_ci(r[k]) for k in keys),
+             _num(r["seconds_per_event"] * 1e3, 1)] for name, r in b["finders"].items()]
+    for c in cells:
+        if c["task"] == b["task"] and c["corpus_name"] == b["corpus"] and c["n_train"] == \
+                b["n_train"]:
+            s = c["scores"]
+            rows.append([f"{c['mode']} adapter, run {c['run_name']}, seed {c['seed']}",
+                         *(_ci(s[k]) for k in keys),
+                         _num(1e3 / c["test_events_per_second"], 1)])
+    return (f"<h2>Tracking: adapters against classical and learned baselines</h2>"
+            f"<p>{html.escape(b['description'])} Times are CPU wall time per test event "
+            "(adapters: backbone and head).</p>"
+            + _table(["method", "ARI", "DM efficiency", "purity", "TrackML", "ms/event"],
+                     rows))
 
 
 def _cells_section(cells: list[dict[str, Any]]) -> str:
@@ -183,7 +192,7 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
     if z:
         parts.append(_zeus_section(z))
     if base:
-        parts.append(_baselines_section(base))
+        parts.append(_baselines_section(base, cells))
     parts.append(_cells_section(cells))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>npfm report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
