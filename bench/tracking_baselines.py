@@ -4,12 +4,12 @@
 
 Generates ``--train`` events (Pythia seed ``--train-seed``) and ``--test`` events (seed
 ``--test-seed``) of ``pp200`` through the sPHENIX fast simulation (MVTX + INTT + TPC, noise
-on). DBSCAN (eps and eta weight) and the GNN (seed ``--gnn-seed``, ``--gnn-epochs``) are
-fitted on the training events; the Hough finder has nothing to fit. Every finder is scored
-on the test events with ``evaluate_tracking`` (95 % event-bootstrap intervals, ``--boot``
-replicates, bootstrap seed 0), then timed over the test events: wall and CPU (process) seconds per
-event and events/s, one intra-op torch thread. Prints the tables; ``--json`` writes all
-figures.
+on). DBSCAN (eps and eta weight) and the GNN (one per seed of ``--gnn-seeds``, with
+``--gnn-epochs``) are fitted on the training events; the Hough finder has nothing to fit.
+Every finder is scored on the test events with ``evaluate_tracking`` (95 % event-bootstrap
+intervals, ``--boot`` replicates, bootstrap seed 0), then timed over the test events: wall
+and CPU (process) seconds per event and events/s, one intra-op torch thread. Prints the
+tables; ``--json`` writes all figures.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--train-seed", type=int, default=1)
     parser.add_argument("--test-seed", type=int, default=2)
-    parser.add_argument("--gnn-seed", type=int, default=0)
+    parser.add_argument("--gnn-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--gnn-epochs", type=int, default=10)
     parser.add_argument("--boot", type=int, default=200)
     parser.add_argument("--json", type=Path)
@@ -85,8 +85,11 @@ def main() -> None:
     data = {"train": describe(train), "test": describe(test)}
     print(f"events: train {args.train} (seed {args.train_seed}), test {args.test} "
           f"(seed {args.test_seed}); test {data['test']}")
-    finders: list[Any] = [HoughTrackFinder(), DBSCANTrackFinder(),
-                          GNNTrackFinder(seed=args.gnn_seed, epochs=args.gnn_epochs)]
+    finders: list[Any] = [HoughTrackFinder(), DBSCANTrackFinder()]
+    for seed in args.gnn_seeds:
+        gnn = GNNTrackFinder(seed=seed, epochs=args.gnn_epochs)
+        gnn.name = f"gnn-seed{seed}"
+        finders.append(gnn)
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()},
                                "data": data, "finders": {}}
     for finder in finders:
@@ -100,6 +103,7 @@ def main() -> None:
             out["losses"] = finder.losses
         if isinstance(finder, DBSCANTrackFinder):
             out["chosen"] = {"eps": finder.eps, "eta_weight": finder.eta_weight}
+            print(f"dbscan: eps {finder.eps}, eta weight {finder.eta_weight}")
         results["finders"][finder.name] = out
         print(f"{finder.name}: fitted in {fit_s:.1f} s", flush=True)
     print("\n| finder | " + " | ".join(METRICS) + " |")
@@ -116,7 +120,9 @@ def main() -> None:
             print(f"{name} {key}: " + ", ".join(
                 f"[{b['lo']:g}, {b['hi']:g}) {fmt(b['efficiency'])} (n={b['n_particles']})"
                 for b in out[key] if "efficiency" in b))
-    print(f"gnn edges: {results['finders']['gnn']['edges']}")
+    for name, out in results["finders"].items():
+        if "edges" in out:
+            print(f"{name} edges: {out['edges']}")
     if args.json:
         atomic_write_json(args.json, results)
 

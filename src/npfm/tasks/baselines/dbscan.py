@@ -94,8 +94,8 @@ class DBSCANTrackFinder:
     eps: float = 0.02
     eta_weight: float = 1.0
     min_samples: int = 3
-    eps_grid: Sequence[float] = (0.02, 0.04, 0.06, 0.09, 0.13, 0.2)
-    eta_weights: Sequence[float] = (1.0, 2.0, 4.0)
+    eps_grid: Sequence[float] = (0.02, 0.04, 0.06, 0.09, 0.13, 0.2, 0.3, 0.45)
+    eta_weights: Sequence[float] = (1.0, 2.0, 4.0, 8.0)
     name: str = field(default="dbscan", init=False)
     fit_ari: float = field(default=float("nan"), init=False)
 
