@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from npfm.detectors import simulate_events
+from npfm.events.build import events_to_table
 from npfm.events.errors import NpfmError
 from npfm.physics.record import GeneratedEvent
 from npfm.tasks.baselines import (
@@ -17,6 +18,7 @@ from npfm.tasks.baselines import (
     HoughTrackFinder,
     TrackFinder,
     evaluate_tracking,
+    events_from_corpus,
 )
 from npfm.tasks.baselines.dbscan import mean_ari
 from npfm.tasks.baselines.evaluate import flat_hits
@@ -73,6 +75,16 @@ def test_hough_finds_tracks_and_leaves_noise(low_mult: list[dict]) -> None:
     assert noise.sum() > 500  # about 56 noise hits per event in the sPHENIX geometry
     assert (hits["pred"][noise] == -1).mean() > 0.95
     assert [list(finder.predict(e)) for e in low_mult[:3]] == [list(x) for x in labels[:3]]
+
+
+def test_events_from_corpus(low_mult: list[dict], tmp_path, make_corpus) -> None:
+    corpus = make_corpus(tmp_path / "c", events_to_table(low_mult[:5], "simulated"))
+    read = list(events_from_corpus(corpus, limit=3))
+    assert len(read) == 3
+    finder = HoughTrackFinder()
+    for original, event in zip(low_mult, read, strict=False):
+        assert np.allclose(event["hit_x"], original["hit_x"])
+        assert (finder.predict(event) == finder.predict(original)).all()
 
 
 def test_hough_both_charges_and_low_pt() -> None:
