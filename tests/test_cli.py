@@ -1,14 +1,18 @@
 """The demo job and `npfm inspect` on the real ALEPH files and on a hit-level corpus."""
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from npfm.cli import app
+from npfm.train import checkpoint
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_aleph_is_reproducible(aleph_dir: Path, tmp_path: Path) -> None:
@@ -23,32 +27,63 @@ def test_import_aleph_is_reproducible(aleph_dir: Path, tmp_path: Path) -> None:
     assert sums[0] == sums[1]
 
 
+def _micro_study(tmp_path: Path) -> Path:
+    """The demo's study layout at test size: corpora named by the demo's outputs."""
+    base = tmp_path / "pretrain.yaml"
+    base.write_text(yaml.safe_dump({
+        "corpora": [{"path": "unused"}], "size": "tiny", "objective": "knnn_leakfree", "k": 4,
+        "batch_events": 4, "warmup": 1, "lr": 2e-3, "checkpoint_every": 4, "max_hits": 600}))
+    study = yaml.safe_load((ROOT / "configs" / "studies-demo.yaml").read_text())
+    study["pretraining"].update(base=str(base), steps=4)
+    study["tasks"].update(steps=4, limit={"train": 6, "validation": 3, "test": 4})
+    study["data_efficiency"].update(n_train=[2, 6])
+    study["baselines"].update(finders=["hough"])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
 @pytest.mark.slow
-def test_demo_builds_validates_and_summarises(aleph_dir: Path, tmp_path: Path) -> None:
+def test_demo_builds_studies_reports_and_catalogs(aleph_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "phase1.yaml"
-    config = Path(__file__).resolve().parents[1] / "configs" / "pretrain-tiny.yaml"
-    args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "20",
-            "--recipe", str(recipe), "--pretrain-config", str(config), "--pretrain-steps", "12"]
+    args = ["demo", "--aleph-dir", str(aleph_dir), "--out", str(out), "--events", "40",
+            "--recipe", str(ROOT / "recipes" / "phase1.yaml"),
+            "--study", str(_micro_study(tmp_path))]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
     assert "13726 objects" in result.output  # every archive object line
     assert "objects/charged_track" in result.output
-    mixed = json.loads((out / "mixed-sim/manifest.json").read_text())
-    assert mixed["events"] == 80
-    assert {e for s in mixed["shards"] for e in s["experiments"]} == {
-        "sPHENIX", "ALEPH", "ZEUS", "ePIC"}
-    for plot in ("aleph-archive.png", "mixed-sim.png", "physics-validation/"
-                 "physics-validation.png"):
+    experiments = set()
+    for name in ("sphenix-pp200", "aleph-ee_z", "zeus-ep_hera", "epic-ep_eic"):
+        manifest = json.loads((out / "sim" / name / "manifest.json").read_text())
+        assert manifest["events"] == 40
+        experiments |= {e for s in manifest["shards"] for e in s["experiments"]}
+    assert experiments == {"sPHENIX", "ALEPH", "ZEUS", "ePIC"}
+    for plot in ("aleph-archive.png", "sphenix-pp200.png", "pretrain-loss.png",
+                 "physics-validation/physics-validation.png"):
         assert (out / plot).stat().st_size > 10_000, plot
     assert "| dedx | PASS |" in (out / "physics-validation/report.md").read_text()
     curation = json.loads((out / "phase1/curation.json").read_text())
     assert curation["totals"]["read"] == curation["totals"]["kept"] + \
         curation["totals"]["quarantined"]
     assert len(curation["sources"]) == 7
-    assert len((out / "pretrain-tiny/metrics.jsonl").read_text().splitlines()) == 12
-    assert (out / "pretrain-loss.png").stat().st_size > 10_000
+    mixed = out / "studies" / "runs" / "mixed"
+    assert len((mixed / "metrics.jsonl").read_text().splitlines()) == 4
+    latest = checkpoint.latest(mixed)
+    assert latest is not None
+    corpora = {c["name"] for c in json.loads((latest / "config.json").read_text())["corpora"]}
+    assert corpora == {"sphenix", "aleph", "zeus", "epic", "archive"}
+    page = (out / "report.html").read_text()
+    for text in ("M1", "M2", "M3", "M4", "hough (baseline)", "data:image/png;base64,"):
+        assert text in page, text
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        assert db.execute("select count(*) from dataset").fetchone()[0] == 5
+        assert db.execute("select count(*) from checkpoint").fetchone()[0] == 4
+        results = db.execute("select count(*) from benchmark_result").fetchone()[0]
+    cells = (out / "studies" / "cells.jsonl").read_text().splitlines()
+    assert results == len(cells) > 0
+    assert "npfm portal serve --db sqlite:///" in result.output.replace("\n", "")
 
 
 def test_inspect_hits_table_and_plot(corpus_dir: Path, tmp_path: Path) -> None:

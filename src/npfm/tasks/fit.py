@@ -131,7 +131,7 @@ class Trainer:
         gen = np.random.default_rng(seed)
         initial = self.validation_loss(val)
         best = (initial, 0, copy.deepcopy(self._state()))
-        every = max(steps // 10, 1)
+        every = max(steps // 5, 1)
         for step in range(1, steps + 1):
             self.head.train()
             self.model.train(self.mode in TRAINED_BACKBONE)
