@@ -162,3 +162,22 @@ def test_tracking_and_regression_tasks_run_end_to_end(tiny_run: Path,
     dis = run_task("ep_kinematics", sim_corpora["zeus"], tiny_run, steps=15, batch_events=4)
     assert np.isfinite(dis["scores"]["target0_resolution"]["value"])
     assert dis["best_val_loss"] <= dis["initial_val_loss"]
+
+
+@pytest.mark.slow
+def test_event_tasks_and_lora_train_on_lep_events(tiny_run: Path,
+                                                  sim_corpora: dict[str, Path]) -> None:
+    """b-tagging and multiplicity on simulated ALEPH Z events (a detector the backbone
+    never saw), and a LoRA run that changes only its low-rank factors."""
+    btag = run_task("ee_btag", sim_corpora["aleph"], tiny_run, steps=10, batch_events=4)
+    assert 0.0 <= btag["scores"]["auc"]["value"] <= 1.0
+    assert btag["scores"]["accuracy"]["lo"] <= btag["scores"]["accuracy"]["value"]
+    mult = run_task("ee_multiplicity", sim_corpora["aleph"], tiny_run, steps=10,
+                    batch_events=4)
+    assert mult["scores"]["resolution"]["value"] > 0  # in charged particles
+    assert mult["best_val_loss"] <= mult["initial_val_loss"]
+    lora = run_task("noise", sim_corpora["sphenix"], tiny_run, mode="lora", steps=3,
+                    head="linear", batch_events=4)
+    frozen = run_task("noise", sim_corpora["sphenix"], tiny_run, mode="frozen", steps=3,
+                      head="linear", batch_events=4)
+    assert lora["trainable_parameters"] > frozen["trainable_parameters"]

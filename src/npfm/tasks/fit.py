@@ -26,7 +26,15 @@ from npfm.events.shards import sha256_file
 from npfm.tasks.backbone import TRAINED_BACKBONE, build_backbone, hit_layers, trainable
 from npfm.tasks.data import TaskEvent, load_events, pack
 from npfm.tasks.heads import CondensationHead, EventHead, HitHead, condensation_loss, condense
-from npfm.tasks.specs import IGNORE, TASKS, Task, score_events, score_hits, score_tracks
+from npfm.tasks.specs import (
+    IGNORE,
+    TASKS,
+    Task,
+    mean_ari,
+    score_events,
+    score_hits,
+    score_tracks,
+)
 from npfm.train import checkpoint
 
 Features = list[torch.Tensor]
@@ -160,7 +168,7 @@ class Trainer:
         for t_beta in (0.1, 0.3, 0.6):
             for t_distance in (0.3, 0.6, 1.0):
                 self.thresholds = (t_beta, t_distance)
-                ari = score(self.task, val, self.predict(val))["ari"]["value"]
+                ari = mean_ari(list(val), self.predict(val))
                 if ari > best[0]:
                     best = (ari, self.thresholds)
         self.thresholds = best[1]

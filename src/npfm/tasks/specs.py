@@ -158,6 +158,13 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
     return out
 
 
+def mean_ari(events: list[TaskEvent], labels: list[np.ndarray]) -> float:
+    """Per-event mean ARI (noise as its own cluster), without an interval."""
+    truth = np.concatenate([track_objects(e) for e in events])
+    index = np.concatenate([np.full(e.n_hits, i) for i, e in enumerate(events)])
+    return float(metrics.ari_per_event(truth, np.concatenate(labels), index)["mean"])
+
+
 def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
                  ) -> dict[str, Any]:
     """ARI (per event and pooled), double majority, TrackML, efficiency vs pT and eta."""
