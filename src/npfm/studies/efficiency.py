@@ -71,15 +71,17 @@ def plot_curves(result: dict[str, Any], png: Path) -> Path:
     import mplhep
 
     plt.style.use(mplhep.style.ROOT)
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 7), dpi=80)
     for mode, points in result["curves"].items():
         n = [p["n_train"] for p in points]
         ax.plot(n, [p["value"] for p in points], marker="o", label=mode)
         ax.fill_between(n, [p["lo"] for p in points], [p["hi"] for p in points], alpha=0.2)
-    ax.set(xscale="log", xlabel="labelled training events", ylabel=result["metric"],
-           title=f"data efficiency: {result['task']} on {result['corpus']} "
-                 f"(seeds {result['seeds']})")
-    ax.legend(frameon=False)
+    ax.set(xscale="log", xlabel="labelled training events", ylabel=result["metric"])
+    ax.set_xticks(result["sizes"], [str(n) for n in result["sizes"]])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_title(f"{result['task']} on {result['corpus']}, seeds {result['seeds']}",
+                 fontsize=18)
+    ax.legend(frameon=False, fontsize=18)
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

@@ -17,6 +17,8 @@ from typing import Any
 
 from npfm.events.errors import NpfmError
 from npfm.events.shards import atomic_write_bytes, atomic_write_json
+from npfm.studies.efficiency import plot_curves
+from npfm.studies.transfer import plot_matrix
 from npfm.studies.verdicts import GO, NO_GO, verdicts
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -52,9 +54,10 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f'<th class="{"l" if i == 0 else ""}">{h}</th>' for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i == 0 else ""}">{c}</td>'
+def _table(head: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned."""
+    th = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>'
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
 
@@ -80,7 +83,7 @@ def _verdict_section(v: dict[str, dict[str, Any]]) -> str:
                                f"{'beats' if comp['beats'] else 'does not beat'}")
         rows.append([name, f'<span class="{item["verdict"]}">{item["verdict"]}</span>',
                      detail])
-    return "<h2>Go/no-go verdicts</h2>" + _table(["metric", "verdict", "evidence"], rows)
+    return "<h2>Go/no-go verdicts</h2>" + _table(["metric", "verdict", "evidence"], rows, 3)
 
 
 def _efficiency_section(eff: dict[str, Any], out: Path) -> str:
@@ -179,6 +182,10 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
                         "run `npfm study all CONFIG --out DIR` first")
     cells = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
         if log.exists() else []
+    if eff:  # drawn again from the JSON, so plot and numbers always agree
+        plot_curves(eff, studies / "data_efficiency.png")
+    if tr:
+        plot_matrix(tr, studies / "transfer.png")
     spec = transfer_spec if transfer_spec is not None else (tr or {}).get("verdict_spec", {})
     v = verdicts(eff, tr, z, spec)
     parts = [f"<h1>npfm downstream studies</h1><p>Results directory: "

@@ -67,17 +67,20 @@ def plot_matrix(result: dict[str, Any], png: Path) -> Path:
         sign = -1.0 if row[runs[0]]["metric"] in LOWER_IS_BETTER else 1.0
         for j, run in enumerate(runs):
             gain[i, j] = sign * (row[run]["value"] - row[FLOOR]["value"])
-    fig, ax = plt.subplots(figsize=(1.4 * len(runs) + 2, 0.7 * len(tasks) + 1.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(2.2 * len(runs) + 7, 1.3 * len(tasks) + 4), dpi=80)
     bound = np.nanmax(np.abs(gain)) or 1.0
     image = ax.imshow(gain, cmap="RdBu", vmin=-bound, vmax=bound)
     for i, task in enumerate(tasks):
         for j, run in enumerate(runs):
             cell = result["matrix"][task][run]
-            ax.text(j, i, f"{cell['value']:.3f}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right")
+            ax.text(j, i, f"{cell['value']:.3f}", ha="center", va="center", fontsize=16)
+    ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=16)
     ax.set_yticks(range(len(tasks)),
-                  [f"{t} ({result['matrix'][t][runs[0]]['metric']})" for t in tasks])
-    ax.set_title("transfer: frozen backbone by pretraining corpus (colour: gain over floor)")
+                  [f"{t} ({result['matrix'][t][runs[0]]['metric']})" for t in tasks],
+                  fontsize=16)
+    ax.minorticks_off()
+    ax.set_title("frozen backbone by pretraining run; colour: gain over AdapterOnly",
+                 fontsize=16)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     fig.savefig(png)
