@@ -14,12 +14,12 @@ from npfm.train.loop import pretrain
 
 @pytest.fixture(scope="session")
 def sim_corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """sPHENIX pp200 (60 events), ZEUS ep_hera (40) and ALEPH ee_z (40) corpora."""
+    """sPHENIX pp200 (60 events), ZEUS ep_hera (40) and ALEPH ee_z (80) corpora."""
     root = tmp_path_factory.mktemp("sim")
     out = {}
     for name, detector, physics, n, seed in (("sphenix", "sphenix", "pp200", 60, 11),
                                              ("zeus", "zeus", "ep_hera", 40, 12),
-                                             ("aleph", "aleph", "ee_z", 40, 13)):
+                                             ("aleph", "aleph", "ee_z", 80, 13)):
         run_job(SimulationJob(detector, physics, n, seed=seed, shard_events=n, run=seed),
                 root / name)
         out[name] = root / name

@@ -169,6 +169,8 @@ def test_event_tasks_and_lora_train_on_lep_events(tiny_run: Path,
                                                   sim_corpora: dict[str, Path]) -> None:
     """b-tagging and multiplicity on simulated ALEPH Z events (a detector the backbone
     never saw), and a LoRA run that changes only its low-rank factors."""
+    test = split_events(TASKS["ee_btag"], sim_corpora["aleph"])["test"]
+    assert {int(TASKS["ee_btag"].targets(e)[0]) for e in test} == {0, 1}  # both flavours
     btag = run_task("ee_btag", sim_corpora["aleph"], tiny_run, steps=10, batch_events=4)
     assert 0.0 <= btag["scores"]["auc"]["value"] <= 1.0
     assert btag["scores"]["accuracy"]["lo"] <= btag["scores"]["accuracy"]["value"]
