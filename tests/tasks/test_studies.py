@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from npfm.cli import app
 from npfm.events.errors import NpfmError
 from npfm.studies.config import load_study
-from npfm.studies.efficiency import reduction_factor
+from npfm.studies.efficiency import data_efficiency, reduction_factor
 from npfm.studies.runner import better, combine
 from npfm.studies.verdicts import m2, m4
 
@@ -29,6 +29,31 @@ def test_reduction_factor_interpolates_in_log_size() -> None:
     assert reduction_factor(sizes, [0.5, 0.6, 0.7], 0.8, False)["factor"] is None
     # lower is better (a resolution): reached when at or below the target
     assert reduction_factor(sizes, [0.3, 0.1, 0.05], 0.2, True)["bound"] == "interpolated"
+
+
+def test_no_reduction_is_measured_when_scratch_does_not_improve(tmp_path: Path) -> None:
+    """All modes at the majority-class rate: M2 must not pass on an empty comparison."""
+    flat = combine([_cell(0.877, 0.857, 0.893)])
+
+    class Runner:
+        study = type("S", (), {"data_efficiency": {"task": "pid", "corpus": "c", "run": "r",
+                                                   "n_train": [10, 100], "seeds": [1],
+                                                   "modes": ["frozen", "scratch"]}})
+        out = tmp_path
+
+        def events(self, task: str, corpus: str) -> dict:
+            return {"train": list(range(100))}
+
+        def cell(self, *args: object) -> dict:
+            return _cell(0.877, 0.857, 0.893)
+
+        def write(self, name: str, payload: dict) -> Path:
+            return tmp_path / name
+
+    result = data_efficiency(Runner())  # type: ignore[arg-type]
+    assert flat["value"] == result["m2"]["target"]
+    assert result["m2"]["factor"] is None
+    assert m2(result)["verdict"] == "NO-GO"
 
 
 def _cell(value: float, lo: float, hi: float, seed: int = 1) -> dict:

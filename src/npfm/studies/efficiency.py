@@ -3,7 +3,9 @@
 For each training-set size and mode (foundation model + adapter, AdapterOnly, from
 scratch) the task is trained with every seed. The label-reduction factor is the
 largest size divided by the (log-interpolated) size at which the pretrained curve first
-reaches the from-scratch quality at that largest size.
+reaches the from-scratch quality at that largest size. When from scratch does not
+improve from the smallest to the largest size (e.g. every mode predicts the majority
+class), no reduction can be measured and M2 is not met.
 """
 
 from __future__ import annotations
@@ -55,8 +57,13 @@ def data_efficiency(runner: StudyRunner) -> dict[str, Any]:
                               "available_train_events": available}
     if FM_MODE in curves and SCRATCH in curves:
         target = curves[SCRATCH][-1]["value"]
-        result["m2"] = reduction_factor(sizes, [p["value"] for p in curves[FM_MODE]], target,
-                                        lower) | {"target": target}
+        gain = (curves[SCRATCH][0]["value"] - target) * (1 if lower else -1)
+        if len(sizes) < 2 or gain <= 0:  # more labels do not help the reference
+            result["m2"] = {"factor": None, "target": target,
+                            "bound": "not measurable: from scratch does not improve with labels"}
+        else:
+            result["m2"] = reduction_factor(sizes, [p["value"] for p in curves[FM_MODE]],
+                                            target, lower) | {"target": target}
     result["plot"] = str(plot_curves(result, runner.out / "data_efficiency.png"))
     runner.write("data_efficiency", result)
     return result
