@@ -3,9 +3,9 @@
 For each training-set size and mode (foundation model + adapter, AdapterOnly, from
 scratch) the task is trained with every seed. The label-reduction factor is the
 largest size divided by the (log-interpolated) size at which the pretrained curve first
-reaches the from-scratch quality at that largest size. When from scratch does not
-improve from the smallest to the largest size (e.g. every mode predicts the majority
-class), no reduction can be measured and M2 is not met.
+reaches the from-scratch quality at that largest size. When from scratch at the largest
+size does not beat itself at the smallest (``runner.better``: e.g. every mode predicts the
+majority class), no reduction can be measured and M2 is not met.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from npfm.studies.runner import StudyRunner, combine
+from npfm.studies.runner import StudyRunner, better, combine
 from npfm.tasks.specs import LOWER_IS_BETTER
 
 FM_MODE, SCRATCH = "frozen", "scratch"
@@ -57,8 +57,8 @@ def data_efficiency(runner: StudyRunner) -> dict[str, Any]:
                               "available_train_events": available}
     if FM_MODE in curves and SCRATCH in curves:
         target = curves[SCRATCH][-1]["value"]
-        gain = (curves[SCRATCH][0]["value"] - target) * (1 if lower else -1)
-        if len(sizes) < 2 or gain <= 0:  # more labels do not help the reference
+        if len(sizes) < 2 or not better(curves[SCRATCH][-1], curves[SCRATCH][0], metric):
+            # more labels do not measurably help the reference: nothing to reduce
             result["m2"] = {"factor": None, "target": target,
                             "bound": "not measurable: from scratch does not improve with labels"}
         else:
