@@ -48,7 +48,7 @@ def time_adapter(model: FoundationModel, head: torch.nn.Module, events: list[Tas
             batch = pack(events[i:i + BATCH])
             out = head(hit_layers(model, batch), batch.cu_seqlens)
             if instance:
-                condense(out[0], out[1], batch.cu_seqlens, 0.3, 0.6)
+                condense(torch.sigmoid(out[0]), out[1], batch.cu_seqlens, 0.3, 0.6)
     return (time.perf_counter() - start) / len(events)
 
 

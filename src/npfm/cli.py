@@ -311,7 +311,7 @@ def curate(
     validate(out)
 
 
-for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed):
+for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed, cli_model.probe):
     app.command()(_command)
 
 app.add_typer(cli_catalog.app, name="catalog")

@@ -1,4 +1,4 @@
-"""Commands of the foundation model: pretrain, scaling and embed."""
+"""Commands of the foundation model: pretrain, scaling, embed and probe."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from rich.table import Table
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
+from npfm.events.shards import atomic_write_json
+from npfm.tasks.probe import probe as run_probe
 from npfm.train.config import load_config
 from npfm.train.embed import embed as run_embedding
 from npfm.train.loop import pretrain as run_pretraining
@@ -99,3 +101,51 @@ def embed(
     console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
                   f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
                   "max_hits not embedded; see embeddings.json")
+
+
+_SHORT = {"cos_phi": "cos φ", "sin_phi": "sin φ", "r_cm": "r", "z_cm": "z",
+          "log10_pt": "p log pT", "particle_eta": "p eta", "particle_cos_phi": "p cos φ",
+          "particle_sin_phi": "p sin φ"}
+
+
+def probe_table(result: dict[str, Any]) -> Table:
+    """The probe's figures: R^2 per target and k-NN purity per representation."""
+    reps = result["linear_probe"]
+    targets = list(next(iter(reps.values())))
+    table = Table(title=f"probe of {result['run']} on {result['n_events']} {result['split']} "
+                        f"events ({result['n_hits']} hits)",
+                  caption=f"R2 of linear probes (p: the hit's truth particle); purity: "
+                          f"same-track {result['k']}-NN purity [95% CI]")
+    table.add_column("features")
+    for name in targets:
+        table.add_column(_SHORT.get(name, name), justify="right")
+    table.add_column("purity", justify="right")
+    for rep, r2 in reps.items():
+        purity = result["knn_purity"][rep]
+        table.add_row(rep, *(f"{r2[t]:.2f}" for t in targets),
+                      f"{purity['value']:.3f} [{purity['lo']:.2f}, {purity['hi']:.2f}]")
+    return table
+
+
+@clean_errors
+def probe(
+    run: Annotated[Path, typer.Argument(help="pretraining run directory")],
+    corpus: Annotated[Path, typer.Option(help="labelled corpus to probe on")],
+    split: Annotated[str, typer.Option(help="split of the events probed")] = "test",
+    events: Annotated[int, typer.Option(help="events probed (at most)")] = 80,
+    out: Annotated[Path | None, typer.Option(help="write the figures to this JSON")] = None,
+) -> None:
+    """Representation quality of a run's frozen features: linear probes, same-track k-NN
+    purity against raw hits and a random embedder, the loss against trivial predictors."""
+    with Progress(TextColumn("[bold]probe"), TextColumn("{task.description}"),
+                  console=console) as bar:
+        task = bar.add_task("starting", total=None)
+        result = run_probe(run, corpus, split=split, n_events=events,
+                           progress=lambda message: bar.update(task, description=message))
+    console.print(probe_table(result))
+    loss = result["pretraining_loss"]
+    console.print("pretraining objective on these events: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in loss.items() if k.endswith("loss")))
+    if out is not None:
+        atomic_write_json(out, result)
+        console.print(f"wrote {out}")

@@ -16,6 +16,7 @@ from npfm.studies.baselines import tracking_baselines
 from npfm.studies.config import load_study
 from npfm.studies.efficiency import data_efficiency
 from npfm.studies.report import render_report
+from npfm.studies.representations import probe_runs
 from npfm.studies.runner import StudyRunner, combine
 from npfm.studies.transfer import transfer_matrix, zeus_eic
 from npfm.tasks.backbone import MODES
@@ -144,8 +145,11 @@ def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
               report_file: Annotated[Path | None, typer.Option(
                   "--report", help="HTML report to write (default OUT/report.html)")] = None,
               ) -> None:
-    """The three studies, then the report; resumes after a kill."""
+    """The probe, the three studies and the baselines, then the report; resumes after a
+    kill."""
     runner = _runner(config, out)
+    if runner.study.probe:
+        probe_runs(runner)
     if runner.study.data_efficiency:
         data_efficiency(runner)
     if runner.study.transfer:

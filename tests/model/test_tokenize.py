@@ -17,11 +17,13 @@ from npfm.model.tokenize import (
     IMPACT_SCALE_CM,
     OBJECT_FEATURES,
     POSITION_CLIP,
-    FourierEncoding,
+    GeometryFourier,
     HitTokenizer,
     ObjectTokenizer,
+    geometry_frequencies,
     hit_features,
     object_features,
+    sampling_pitch_cm,
 )
 
 
@@ -52,10 +54,10 @@ def test_shapes_and_dtypes(toy_batch: PackedBatch) -> None:
 
 def test_features_within_documented_ranges(toy_batch: PackedBatch) -> None:
     feats = hit_features(toy_batch.fields, toy_batch.cu_seqlens, ["sphenix"] * 8)
-    eta, phi, r, z, energy, missing = feats.T
+    eta, cos_phi, sin_phi, r, z, energy, missing = feats.T
     assert torch.isfinite(feats).all()
     assert eta.abs().max() <= 1
-    assert phi.abs().max() <= 1
+    torch.testing.assert_close(cos_phi ** 2 + sin_phi ** 2, torch.ones_like(cos_phi))
     assert r.min() >= 0
     assert r.max() <= POSITION_CLIP
     assert z.abs().max() <= POSITION_CLIP
@@ -66,15 +68,37 @@ def test_features_within_documented_ranges(toy_batch: PackedBatch) -> None:
     assert 0.9 < r.max() < 1.1
 
 
-def test_fourier_buffer_fixed_and_seeded() -> None:
-    a, b, c = HitTokenizer(16, seed=3), HitTokenizer(16, seed=3), HitTokenizer(16, seed=4)
-    assert torch.equal(a.fourier.frequencies, b.fourier.frequencies)
-    assert not torch.equal(a.fourier.frequencies, c.fourier.frequencies)
-    assert "fourier.frequencies" in a.state_dict()
-    assert all(p is not a.fourier.frequencies for p in a.parameters())
-    enc = FourierEncoding(4, n_frequencies=6)
-    assert enc.frequencies.shape == (4, 6)
-    assert enc(torch.zeros(5, 4)).shape == (5, 48)
+def test_geometry_fourier_follows_range_and_pitch() -> None:
+    """Frequencies run from one period over each coordinate's range to one per sampling
+    pitch of the geometry; azimuthal ones are whole harmonics (2 pi-periodic tokens)."""
+    sphenix = load_geometry("sphenix")
+    pitch = sampling_pitch_cm("sphenix")
+    radii = sorted(set(sphenix.layers.radius[~sphenix.layers.is_disk].tolist()))
+    assert pitch == pytest.approx((radii[-1] - radii[0]) / (len(radii) - 1))
+    freq = geometry_frequencies("sphenix", 6)
+    assert freq.shape == (4, 6)
+    assert freq[2, 0].item() == pytest.approx(2 * math.pi / sphenix.r_max, rel=1e-5)
+    assert freq[2, -1].item() == pytest.approx(2 * math.pi / pitch, rel=1e-5)
+    assert freq[3, -1].item() == pytest.approx(2 * math.pi / pitch, rel=1e-5)
+    assert torch.equal(freq[1], freq[1].round())
+    assert freq[1, 0] == 1
+    assert not torch.equal(freq, geometry_frequencies("alice", 6))
+    enc = GeometryFourier(6)
+    position = torch.tensor([[0.3, math.pi - 1e-5, 40.0, 10.0],
+                             [0.3, -math.pi + 1e-5, 40.0, 10.0]])
+    out = enc(position, ["sphenix"], torch.zeros(2, dtype=torch.long))
+    assert out.shape == (2, 48)
+    torch.testing.assert_close(out[0], out[1], atol=0.01, rtol=0)  # no jump across +-pi
+    assert not any(True for _ in enc.parameters())
+
+
+def test_tokens_continuous_across_phi_wrap() -> None:
+    batch = _hits([-40.0, -40.0, 40.0], [1e-3, -1e-3, 0.0], [10.0, 10.0, 10.0],
+                  [1e-5, 1e-5, 1e-5], [3])
+    batch.fields["hit_subsystem"] = torch.tensor([2, 2, 2])
+    tokens = HitTokenizer(16)(batch, ["sphenix"], ["simulated"])
+    across = (tokens[0] - tokens[1]).norm()
+    assert across < 0.01 * (tokens[0] - tokens[2]).norm()
 
 
 def test_missing_energy_gives_finite_tokens_and_flag() -> None:
@@ -82,8 +106,8 @@ def test_missing_energy_gives_finite_tokens_and_flag() -> None:
                   [float("nan"), 2e-6, 0.0], [2, 1])
     feats = hit_features(batch.fields, batch.cu_seqlens, ["sphenix", "alice"])
     assert torch.isfinite(feats).all()
-    assert feats[:, 4].tolist()[0] == 0.0
-    assert feats[:, 5].tolist() == [1.0, 0.0, 1.0]
+    assert feats[:, 5].tolist()[0] == 0.0
+    assert feats[:, 6].tolist() == [1.0, 0.0, 1.0]
     tokens = HitTokenizer(8)(batch, ["sphenix", "alice"], ["simulated", "real"])
     assert torch.isfinite(tokens).all()
 
@@ -92,11 +116,11 @@ def test_same_hits_normalised_by_own_geometry() -> None:
     batch = _hits([50.0, 50.0], [0.0, 0.0], [20.0, 20.0], [1e-5, 1e-5], [1, 1])
     feats = hit_features(batch.fields, batch.cu_seqlens, ["sphenix", "alice"])
     sphenix, alice = load_geometry("sphenix"), load_geometry("alice")
-    assert feats[0, 2].item() == pytest.approx(50 / sphenix.r_max)
-    assert feats[1, 2].item() == pytest.approx(50 / alice.r_max)
-    assert feats[0, 3].item() == pytest.approx(20 / sphenix.z_max)
-    assert feats[1, 3].item() == pytest.approx(20 / alice.z_max)
-    assert torch.equal(feats[0, [0, 1, 4]], feats[1, [0, 1, 4]])
+    assert feats[0, 3].item() == pytest.approx(50 / sphenix.r_max)
+    assert feats[1, 3].item() == pytest.approx(50 / alice.r_max)
+    assert feats[0, 4].item() == pytest.approx(20 / sphenix.z_max)
+    assert feats[1, 4].item() == pytest.approx(20 / alice.z_max)
+    assert torch.equal(feats[0, [0, 1, 2, 5]], feats[1, [0, 1, 2, 5]])
     model = HitTokenizer(8)
     tokens = model(batch, ["sphenix", "alice"], ["simulated", "simulated"])
     assert not torch.allclose(tokens[0], tokens[1])
@@ -105,13 +129,12 @@ def test_same_hits_normalised_by_own_geometry() -> None:
 def test_gradients_reach_learned_parts_only(toy_batch: PackedBatch) -> None:
     model = HitTokenizer(16)
     model(toy_batch, ["sphenix"] * 4 + ["alice"] * 4, ["simulated"] * 8).square().mean().backward()
-    for name in ("position.weight", "energy.weight", "subsystem.weight",
+    for name in ("position.0.weight", "linear.weight", "energy.weight", "subsystem.weight",
                  "context.detector.weight", "context.level.weight"):
         grad = model.get_parameter(name).grad
         assert grad is not None, name
         assert grad.abs().sum() > 0, name
-    assert not model.fourier.frequencies.requires_grad
-    assert model.fourier.frequencies.grad is None
+    assert "fourier" not in "".join(name for name, _ in model.named_parameters())
 
 
 def test_event_metadata_length_checked(toy_batch: PackedBatch) -> None:

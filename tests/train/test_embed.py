@@ -86,15 +86,17 @@ def test_all_layers_mix_and_batch_independence(tmp_path: Path, corpus: Path,
                                                run: Path) -> None:
     embed(run, corpus, tmp_path / "all", layers="all", batch_events=8)
     alone = _table(tmp_path / "all")
+    # The token embedding, then the tiny model's two blocks.
     assert [c for c in alone.column_names if c.startswith("layer_")] == ["layer_00",
-                                                                        "layer_01"]
+                                                                        "layer_01",
+                                                                        "layer_02"]
     assert alone.num_rows == 20
     embed(run, corpus, tmp_path / "one", layers="all", batch_events=1)
     embed(run, corpus, tmp_path / "again", layers="all", batch_events=8)
     assert _table(tmp_path / "again").equals(alone)  # deterministic
     single = _table(tmp_path / "one")
     assert single.column("hit_index").equals(alone.column("hit_index"))
-    for name in ("layer_00", "layer_01"):
+    for name in ("layer_00", "layer_01", "layer_02"):
         a = np.array(alone.column(name).combine_chunks().flatten().flatten())
         b = np.array(single.column(name).combine_chunks().flatten().flatten())
         # float32 features differ by an ulp between batch sizes (vectorised tails), which
@@ -104,7 +106,7 @@ def test_all_layers_mix_and_batch_independence(tmp_path: Path, corpus: Path,
     mix = np.array(_table(tmp_path / "mix").column("embedding").combine_chunks()
                    .flatten().flatten())
     layers = [np.array(alone.column(n).combine_chunks().flatten().flatten())
-              for n in ("layer_00", "layer_01")]
+              for n in ("layer_00", "layer_01", "layer_02")]
     np.testing.assert_allclose(mix, np.mean(layers, axis=0), atol=1e-6)
 
 

@@ -98,12 +98,16 @@ def test_mixed_batches_train_and_both_losses_fall(tmp_path: Path, mixed: Path) -
     pretrain(config, tmp_path / "run")
     curve = losses(tmp_path / "run")
     assert len(curve) == 40
-    assert sum(curve[-8:]) / 8 < 0.7 * sum(curve[:8]) / 8, curve
+    assert sum(curve[-8:]) / 8 < 0.8 * sum(curve[:8]) / 8, curve
     lines = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     shares = [m["object_token_fraction"] for m in lines]
     assert all(0 < s < 1 for s in shares)  # every batch mixes hit and object tokens
     objects = [m["object_knnn_loss"] for m in lines]
     assert sum(objects[-8:]) / 8 < 0.8 * sum(objects[:8]) / 8, objects
+    # Both kinds end below their trivial predictor (the per-rank mean offset).
+    for kind in ("knnn", "object_knnn"):
+        last = lines[-8:]
+        assert sum(m[f"{kind}_loss"] for m in last) < sum(m[f"{kind}_mean_loss"] for m in last)
 
 
 @pytest.mark.slow

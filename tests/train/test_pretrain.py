@@ -63,7 +63,9 @@ def test_loss_falls_and_checkpoint_is_safetensors(tmp_path: Path, corpus: Path) 
     losses = _losses(run)
     assert len(losses) == 60
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-    assert last < 0.7 * first, (first, last)
+    assert last < 0.85 * first, (first, last)  # standardised relative targets: ~1 at start
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert last < sum(m["knnn_copy_loss"] for m in lines[-10:]) / 10  # beats copying
     latest = run / "checkpoints" / (run / "checkpoints/latest").read_text()
     weights = load_file(str(latest / "model.safetensors"))
     assert any(k.startswith("backbone.") for k in weights)

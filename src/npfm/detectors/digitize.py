@@ -1,6 +1,11 @@
 """Hits from surface crossings: efficiency, energy deposit, resolution, readout cells, ADC,
 and electronic noise hits.
 
+The energy deposit ``hit_edep`` is that of the path through the sensitive layer (its
+thickness over |cos| of the incidence angle): Landau-like (Moyal) fluctuations, or, in
+gases with an ionisation spectrum, a sum over primary collisions
+(``npfm.detectors.material``). ``hit_adc`` digitises it; ``hit_edep`` is not quantised.
+
 Coordinates on a surface: u = r phi along r-phi (phi in [0, 2 pi)) and v = z on cylinders,
 v = r on disks. Readout (``geometry.READOUT_CODES``):
 - pixel / double-sided strip: u and v smeared; row = u pixel, col = v pixel in the module;
@@ -21,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from npfm.detectors.geometry import READOUT_CODES
-from npfm.detectors.material import energy_deposit, landau
+from npfm.detectors.material import collision_deposit, energy_deposit, landau
 from npfm.detectors.propagate import Crossings, grazing_cap, incidence_factor
 from npfm.detectors.tables import Geometry
 
@@ -115,8 +120,21 @@ def digitize(cross: Crossings, mass: Array, charge: Array, geometry: Geometry,
     path = lay.thickness[layer] * incidence_factor(geometry, layer, cross.x, cross.y, cross.px,
                                                    cross.py, cross.pz,
                                                    grazing_cap(geometry, lay.thickness))
-    edep = energy_deposit(p, m, q, lay.z_over_a[layer], lay.mean_excitation_mev[layer],
-                          path * lay.density[layer], rng)
+    gas = lay.collision_min_mev[layer] > 0
+    if not gas.any():  # (the random stream of geometries without gas ionisation spectra)
+        edep = energy_deposit(p, m, q, lay.z_over_a[layer], lay.mean_excitation_mev[layer],
+                              path * lay.density[layer], rng)
+    else:
+        edep = np.empty(len(layer))
+        solid, lg = ~gas, layer[gas]
+        edep[solid] = energy_deposit(p[solid], m[solid], q[solid],
+                                     lay.z_over_a[layer[solid]],
+                                     lay.mean_excitation_mev[layer[solid]],
+                                     path[solid] * lay.density[layer[solid]], rng)
+        edep[gas] = collision_deposit(p[gas], m[gas], q[gas], lay.z_over_a[lg],
+                                      lay.mean_excitation_mev[lg], lay.density[lg], path[gas],
+                                      lay.collision_min_mev[lg], lay.collision_max_mev[lg],
+                                      lay.collision_exponent[lg], rng)
     r = np.hypot(cross.x, cross.y)
     v = np.where(lay.is_disk[layer], r, cross.z)
     return _place(geometry, layer, np.arctan2(cross.y, cross.x), v, cross.z, cross.t, edep,

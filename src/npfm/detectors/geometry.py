@@ -5,6 +5,11 @@ Adding a detector means adding a file; the format (units are part of the key nam
 - ``id`` (the file name stem), ``version``, ``experiment``, ``facility``, ``field_tesla``;
 - ``sources``: ``[{key, ref}]``, cited by key from the ``source`` entries below;
 - ``materials``: ``{name: {z_over_a, density_g_cm3, mean_excitation_ev, x0_g_cm2}}``;
+  a gas may add its primary-ionisation spectrum ``ionisation_min_ev`` (first ionisation
+  potential), ``ionisation_max_kev`` (largest transfer kept in the hit) and
+  ``ionisation_exponent`` (dN/dE ~ E^-n), all three together: its layers then get energy
+  deposits from individual collisions (``npfm.detectors.material.collision_deposit``)
+  instead of Landau fluctuations;
 - ``tracking``: ``min_hits``, ``pt_resolution {a_per_gev, b, c_gev}`` for
   sigma(pT)/pT = a pT (+) b (+) c/pT, ``d0_resolution_um`` and ``z0_resolution_um``
   ``{a, b_gev}`` for sigma = a (+) b / (p sin^(3/2) theta);
@@ -63,6 +68,7 @@ _SURFACE = {"shape", "radius_cm", "radial_span_cm", "count", "half_length_cm", "
 _SENSITIVE = {"subsystem", "sensitive_thickness_cm", "efficiency", "noise_hits",
               "resolution_um", "readout", "adc"}
 _UM = 1e-4  # cm per micrometre
+_IONISATION = ("ionisation_min_ev", "ionisation_max_kev", "ionisation_exponent")
 
 
 class GeometryError(NpfmError):
@@ -172,7 +178,7 @@ def _surfaces(group: _Reader, sensitive: bool, materials: Mapping[str, tuple[flo
     if name not in materials:
         raise group.fail("material", f"unknown material {name!r}",
                          f"define it under materials: (known: {', '.join(materials)})")
-    za, rho, ion, x0 = materials[name]
+    za, rho, ion, x0, e_min, e_max, expo = materials[name]
     if ("x_over_x0" in group.raw) == ("material_length_cm" in group.raw):
         raise group.fail("x_over_x0", "give exactly one of x_over_x0 and material_length_cm",
                          "x_over_x0 for supports, material_length_cm for gas volumes")
@@ -180,7 +186,9 @@ def _surfaces(group: _Reader, sensitive: bool, materials: Mapping[str, tuple[flo
         group.numbers("material_length_cm", n) * rho / x0
     cols.update(x_over_x0=xx0, material_thickness=xx0 * x0 / rho, z_over_a=np.full(n, za),
                 density=np.full(n, rho), mean_excitation_mev=np.full(n, ion * 1e-6),
-                x0_g_cm2=np.full(n, x0), sensitive=np.full(n, sensitive))
+                x0_g_cm2=np.full(n, x0), collision_min_mev=np.full(n, e_min * 1e-6),
+                collision_max_mev=np.full(n, e_max * 1e-3), collision_exponent=np.full(n, expo),
+                sensitive=np.full(n, sensitive))
     return cols
 
 
@@ -244,10 +252,22 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     materials = {}
     for name in mats.raw:
         m = mats.sub(str(name))
-        m.check_keys({"z_over_a", "density_g_cm3", "mean_excitation_ev", "x0_g_cm2", "source"})
+        m.check_keys({"z_over_a", "density_g_cm3", "mean_excitation_ev", "x0_g_cm2", "source",
+                      *_IONISATION})
         m.check_sources(sources)
+        spectrum = (0.0, 0.0, 0.0)
+        given = [k for k in _IONISATION if k in m.raw]
+        if given:
+            if len(given) != len(_IONISATION):
+                missing = next(k for k in _IONISATION if k not in m.raw)
+                raise m.fail(missing, "missing key", f"give all of {', '.join(_IONISATION)}")
+            spectrum = (m.number("ionisation_min_ev"), m.number("ionisation_max_kev"),
+                        m.number("ionisation_exponent", low=1.0))
+            if spectrum[1] * 1e3 <= spectrum[0]:
+                raise m.fail("ionisation_max_kev", "not above ionisation_min_ev",
+                             "give a cut-off above the first ionisation potential")
         materials[str(name)] = (m.number("z_over_a"), m.number("density_g_cm3"),
-                                m.number("mean_excitation_ev"), m.number("x0_g_cm2"))
+                                m.number("mean_excitation_ev"), m.number("x0_g_cm2"), *spectrum)
     known = vocabulary.names("subsystems")
     subsystems: list[str] = []
     groups: list[dict[str, Any]] = []

@@ -35,6 +35,10 @@ class LayerTable:
     density: npt.NDArray[np.float64]
     mean_excitation_mev: npt.NDArray[np.float64]
     x0_g_cm2: npt.NDArray[np.float64]
+    # gas ionisation spectrum (material.collision_deposit); collision_min_mev 0: Landau
+    collision_min_mev: npt.NDArray[np.float64]
+    collision_max_mev: npt.NDArray[np.float64]
+    collision_exponent: npt.NDArray[np.float64]
     efficiency: npt.NDArray[np.float64]
     noise_hits: npt.NDArray[np.float64]  # mean noise hits per event
     res_u: npt.NDArray[np.float64]  # single-hit resolution along u, v (cm)

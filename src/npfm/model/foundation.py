@@ -13,6 +13,7 @@ and the loss is their token-weighted mean. Randomness (masks) is drawn from
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ from npfm.model.tokenize import (
     HitTokenizer,
     ObjectTokenizer,
     hit_features,
+    hit_position,
     object_features,
 )
 
@@ -66,7 +68,7 @@ class FoundationModel(nn.Module):
         super().__init__()
         self.config = config
         self.backbone, width = _backbone(config.backbone, config.size)
-        self.tokenizer = HitTokenizer(width, seed=config.seed)
+        self.tokenizer = HitTokenizer(width)
         self.norm = nn.LayerNorm(width)
         self.order = ORDERS[config.order]
         self.objective = _objective(config, width, len(HIT_FEATURES))
@@ -111,7 +113,8 @@ class FoundationModel(nn.Module):
 
     def layers(self, batch: PackedBatch, objects: PackedBatch | None = None
                ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Per-layer backbone outputs (serialised order), the permutation, cu_seqlens.
+        """The token embedding and each backbone block's output (serialised order), the
+        permutation, and cu_seqlens.
 
         The permutation gives each token's packed index in its own kind's batch: the hit
         index for hit tokens and, with ``objects``, the object index for the tokens of
@@ -121,7 +124,7 @@ class FoundationModel(nn.Module):
         perm = seq.cu_seqlens.new_zeros(len(seq.tokens))
         perm[seq.hits.slots] = seq.hits.source
         perm[seq.objects.slots] = seq.objects.source
-        return self.backbone(seq.tokens, seq.cu_seqlens), perm, seq.cu_seqlens
+        return [seq.tokens, *self.backbone(seq.tokens, seq.cu_seqlens)], perm, seq.cu_seqlens
 
     def forward(self, batch: PackedBatch, step: int, objects: PackedBatch | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -137,9 +140,8 @@ class FoundationModel(nn.Module):
                 tokens = self.object_objective.apply_mask(tokens,
                                                           _rows(mask, seq.objects.slots))
         hidden = self.norm(self.backbone(tokens, seq.cu_seqlens)[-1])
-        feats = seq.hits.features
-        info = BatchInfo(pos=feats[:, :3], r=feats[:, 2], cu_seqlens=seq.hits.cu_seqlens,
-                         features=feats, mask=None if mask is None else mask[seq.hits.slots])
+        info = hit_info(seq.hits.features, seq.hits.cu_seqlens,
+                        None if mask is None else mask[seq.hits.slots])
         loss, metrics = self.objective(hidden[seq.hits.slots], info)
         if self.object_objective is None:
             return loss, metrics
@@ -153,6 +155,21 @@ class FoundationModel(nn.Module):
                    **({f"object_{k}": v for k, v in object_metrics.items()} if share else {}),
                    "object_token_fraction": torch.tensor(share)}
         return loss, metrics
+
+
+def hit_info(features: torch.Tensor, cu_seqlens: torch.Tensor,
+             mask: torch.Tensor | None = None) -> BatchInfo:
+    """Objective inputs for hit tokens (``hit_features`` rows, serialised order).
+
+    kNNN neighbours are nearest in (eta / ETA_MAX, cos phi / pi, sin phi / pi, r / r_max),
+    the chord form of FM4NPP's normalised (eta, phi, r) metric, and regress
+    ``hit_position``'s (eta, phi / pi, r) differences.
+    """
+    position = hit_position(features)
+    pos = torch.stack([features[:, 0], features[:, 1] / math.pi, features[:, 2] / math.pi,
+                       features[:, 3]], 1)
+    return BatchInfo(pos=pos, r=position[:, 2], cu_seqlens=cu_seqlens, features=features,
+                     mask=mask, target=position)
 
 
 def _rows(mask: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:

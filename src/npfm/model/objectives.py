@@ -4,13 +4,19 @@ Common interface: ``forward(hidden (N, d_model), info: BatchInfo) -> (loss, metr
 with a scalar loss and a dict of detached scalar tensors.
 
 - ``KNNNObjective``: FM4NPP's k-nearest-neighbours-at-larger-radius regression
-  (arXiv 2508.14087). Each hit predicts the normalised coordinates of its k nearest
-  larger-radius hits, ordered by distance; loss = mean MSE over existing targets.
-  With ``leak_free=True`` targets must also come later in the serialised sequence, so a
-  causal backbone has never seen them (FM4NPP's raster order is not strictly radial,
-  so its targets can appear earlier: the leakage the reviewers flagged).
+  (arXiv 2508.14087), with targets relative to the query and standardised: each hit
+  predicts (d eta, wrapped d phi, d r) to its k nearest larger-radius hits, ordered by
+  distance, each component divided by its spread over the batch's valid targets; loss =
+  mean MSE over existing targets. FM4NPP regresses absolute coordinates, which copying
+  the query's own position already predicts well; here that trivial predictor scores
+  about 1 (``knnn_copy_loss``), as does the per-rank mean (``knnn_mean_loss``), so a
+  loss well below 1 means the model learned the neighbourhood. With ``leak_free=True``
+  targets must also come later in the serialised sequence, so a causal backbone has
+  never seen them (FM4NPP's raster order is not strictly radial, so its targets can
+  appear earlier: the leakage the reviewers flagged).
 - ``MaskedHitObjective``: masked-hit modelling; regress the input features of masked
-  hits (the training loop replaces their input tokens by ``mask_embedding``).
+  hits (the training loop replaces their input tokens by ``mask_embedding``);
+  ``mhm_mean_loss`` is the loss of predicting the masked features' mean.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ Metrics = dict[str, torch.Tensor]
 class BatchInfo:
     """Per-hit inputs of an objective, all in SERIALISED (backbone) order.
 
-    pos: (N, 3) normalised coordinates (e.g. eta, phi, r of ``hit_features``);
-    r: (N,) radius deciding "larger radius"; cu_seqlens: (E+1,) int64 event offsets;
-    features: (N, F) input features (masked modelling); mask: (N,) bool masked hits;
-    target: (N, 3) what kNNN regresses of each neighbour (default ``pos``), e.g. when
-    neighbours are found in another space than the one predicted.
+    pos: (N, D) coordinates in which neighbours are nearest (azimuth as sin and cos, so
+    that distances do not jump at +-pi); r: (N,) radius deciding "larger radius";
+    cu_seqlens: (E+1,) int64 event offsets; features: (N, F) input features (masked
+    modelling); mask: (N,) bool masked hits; target: (N, 3) coordinates whose differences
+    kNNN regresses (default ``pos``), column ``periodic`` (if any) being phi / pi,
+    whose differences are wrapped into [-1, 1).
     """
 
     pos: torch.Tensor
@@ -42,10 +49,39 @@ class BatchInfo:
     features: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     target: torch.Tensor | None = None
+    periodic: int | None = 1
 
 
 def _mlp(d_in: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_in), nn.GELU(), nn.Linear(d_in, d_out))
+
+
+def wrapped(delta: torch.Tensor) -> torch.Tensor:
+    """Differences of phi / pi wrapped into [-1, 1)."""
+    return torch.remainder(delta + 1, 2) - 1
+
+
+def relative_targets(coords: torch.Tensor, index: torch.Tensor, valid: torch.Tensor,
+                     periodic: int | None) -> torch.Tensor:
+    """(N, k, C) standardised differences coords[index] - coords[query].
+
+    Column ``periodic`` (phi / pi) is wrapped; each column is divided by its standard
+    deviation over the valid entries (detached; 1 where fewer than two are valid).
+    """
+    delta = coords[index.clamp_min(0)] - coords[:, None, :]
+    if periodic is not None:
+        delta[..., periodic] = wrapped(delta[..., periodic])
+    ok = delta[valid]
+    scale = ok.std(0) if len(ok) > 1 else torch.ones(delta.shape[-1], device=delta.device)
+    return delta / scale.detach().clamp_min(1e-6)
+
+
+def masked_mean(target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of ``target`` (..., C) over the leading axis where ``valid`` (...), per
+    remaining position; 0 where none is valid."""
+    weight = valid[..., None].to(target.dtype)
+    total = torch.where(valid[..., None], target, torch.zeros_like(target)).sum(0)
+    return total / weight.sum(0).clamp_min(1)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -77,11 +113,16 @@ class KNNNObjective(nn.Module):
 
     def forward(self, hidden: torch.Tensor, info: BatchInfo) -> tuple[torch.Tensor, Metrics]:
         index, valid = self.targets(info)
-        target = (info.pos if info.target is None else info.target)[index.clamp_min(0)]
+        coords = info.pos if info.target is None else info.target
+        target = relative_targets(coords, index, valid, info.periodic).to(hidden.dtype)
         pred = self.head(hidden).view(len(hidden), self.k, 3)
-        loss = masked_mse(pred, target.to(pred.dtype), valid)
-        metrics = {"knnn_loss": loss.detach(),
-                   "knnn_valid_fraction": valid.float().mean().detach()}
+        loss = masked_mse(pred, target, valid)
+        with torch.no_grad():
+            mean = masked_mean(target, valid).expand_as(target)
+            metrics = {"knnn_loss": loss.detach(),
+                       "knnn_copy_loss": masked_mse(torch.zeros_like(target), target, valid),
+                       "knnn_mean_loss": masked_mse(mean, target, valid),
+                       "knnn_valid_fraction": valid.float().mean()}
         return loss, metrics
 
 
@@ -113,7 +154,11 @@ class MaskedHitObjective(nn.Module):
         if info.features is None or info.mask is None:
             raise ValueError("MaskedHitObjective needs info.features and info.mask")
         pred = self.head(hidden)
-        loss = masked_mse(pred, info.features.to(pred.dtype), info.mask)
-        metrics = {"mhm_loss": loss.detach(),
-                   "mhm_mask_fraction": info.mask.float().mean().detach()}
+        target = info.features.to(pred.dtype)
+        loss = masked_mse(pred, target, info.mask)
+        with torch.no_grad():
+            mean = masked_mean(target, info.mask).expand_as(target)
+            metrics = {"mhm_loss": loss.detach(),
+                       "mhm_mean_loss": masked_mse(mean, target, info.mask),
+                       "mhm_mask_fraction": info.mask.float().mean()}
         return loss, metrics

@@ -103,10 +103,11 @@ def combine(hit_tokens: torch.Tensor, hits_cu: torch.Tensor, object_tokens: torc
 def object_info(part: TokenPart, mask: torch.Tensor | None = None) -> BatchInfo:
     """Objective inputs for object tokens (features and ``mask`` for masked modelling).
 
-    kNNN: each object predicts (eta, phi, log_pt) features of
-    its k nearest harder (larger pT) objects, nearest in (eta, phi) with the azimuth
-    wrapped: distance^2 = (d eta / ETA_MAX)^2 + (2 sin(d phi / 2) / pi)^2, which is the
-    hits' (eta / ETA_MAX, phi / pi) metric for small d phi."""
+    kNNN: each object predicts the (eta, wrapped phi, log_pt) differences to its k
+    nearest harder (larger pT) objects (standardised; ``KNNNObjective``), nearest in
+    (eta, phi) with the azimuth wrapped: distance^2 = (d eta / ETA_MAX)^2
+    + (2 sin(d phi / 2) / pi)^2, the hits' (eta / ETA_MAX, phi / pi) metric for small
+    d phi."""
     feats = part.features
     phi = feats[:, 1] * math.pi
     pos = torch.stack([feats[:, 0], torch.sin(phi) / math.pi, torch.cos(phi) / math.pi], 1)

@@ -8,7 +8,7 @@ Hit features (``HIT_FEATURES``, float32, all finite):
 
 - eta: pseudorapidity asinh(z / r) clipped to [-ETA_MAX, ETA_MAX], divided by ETA_MAX;
   range [-1, 1];
-- phi: azimuth / pi; range [-1, 1];
+- cos_phi, sin_phi: cosine and sine of the azimuth (periodic; no jump at +-pi);
 - r: transverse radius / the geometry's ``r_max`` (outermost cylinder), clipped to
   [0, POSITION_CLIP];
 - z: z / the geometry's ``z_max`` (half-length), clipped to [-POSITION_CLIP, POSITION_CLIP];
@@ -18,16 +18,17 @@ Hit features (``HIT_FEATURES``, float32, all finite):
 
 Object features (``OBJECT_FEATURES``, float32, all finite), from the momentum (GeV):
 
-- eta, phi: as for hits, of the momentum direction;
+- eta: as for hits, and phi: azimuth / pi in [-1, 1], of the momentum direction;
 - log_pt: (log10(pT / GeV) - log_pt_mean) / log_pt_std, clipped as the hit energy;
 - log_mass: log10(1 + mass / GeV), 0 where missing; charge: clipped to [-1, 1], 0 if missing;
 - d0, z0: asinh(impact parameter / IMPACT_SCALE_CM) / asinh(1 cm / IMPACT_SCALE_CM), so
   1 cm maps to 1; 0 where missing (null, or the column absent);
 - d0_missing, z0_missing: 1.0 where the impact parameter is missing, else 0.0.
 
-The position (eta, phi, r, z) goes through a fixed random Fourier (NeRF-style) encoding:
-per coordinate, frequencies pi 2^k u (k < n_frequencies, u uniform in [1, 2) from a seeded
-generator), sin and cos of each; it is a buffer, never trained.
+A hit's position enters twice: linearly (eta, cos_phi, sin_phi, r, z above) and through
+a fixed Fourier encoding whose frequencies follow each coordinate's range and sampling
+pitch in the event's geometry file (``GeometryFourier``). Objects' (eta, phi / pi,
+log_pt) go through a fixed random NeRF-style encoding (``FourierEncoding``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,7 +55,9 @@ LOG_PT_MEAN, LOG_PT_STD = 0.0, 0.5
 #: Impact-parameter scale (cm): 100 um, the order of LEP vertex-detector impact-parameter
 #: resolution (ALEPH: 25 um + 95 um GeV / p; Buskulic et al., NIM A 360 (1995) 481).
 IMPACT_SCALE_CM = 0.01
-HIT_FEATURES = ("eta", "phi", "r", "z", "energy", "energy_missing")
+HIT_FEATURES = ("eta", "cos_phi", "sin_phi", "r", "z", "energy", "energy_missing")
+#: Columns of ``HIT_FEATURES`` that give a hit's position (the linear path).
+POSITION_FEATURES = 5
 OBJECT_FEATURES = ("eta", "phi", "log_pt", "log_mass", "charge", "d0", "z0", "d0_missing",
                    "z0_missing")
 
@@ -69,7 +73,7 @@ def _log_feature(value: torch.Tensor, mean: float, std: float) -> tuple[torch.Te
 def hit_features(fields: dict[str, torch.Tensor], cu_seqlens: torch.Tensor,
                  geometry_ids: Sequence[str], log_e_mean: float = LOG_E_MEAN,
                  log_e_std: float = LOG_E_STD) -> torch.Tensor:
-    """(N, 6) float32 ``HIT_FEATURES`` of packed hits (``hit_x/y/z`` cm, ``hit_edep`` GeV).
+    """(N, 7) float32 ``HIT_FEATURES`` of packed hits (``hit_x/y/z`` cm, ``hit_edep`` GeV).
 
     ``geometry_ids`` (length B) names each event's geometry (``load_geometry``); it is
     read only for events with hits, so object-only events may name any geometry.
@@ -84,9 +88,15 @@ def hit_features(fields: dict[str, torch.Tensor], cu_seqlens: torch.Tensor,
     r_max, z_max = torch.tensor(scales, dtype=torch.float32, device=x.device)[event].unbind(1)
     eta, phi, r = cylindrical(x, y, z)
     energy, missing = _log_feature(fields["hit_edep"].float(), log_e_mean, log_e_std)
-    return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, phi / math.pi,
+    return torch.stack([eta.clamp(-ETA_MAX, ETA_MAX) / ETA_MAX, torch.cos(phi), torch.sin(phi),
                         (r / r_max).clamp(0, POSITION_CLIP),
                         (z / z_max).clamp(-POSITION_CLIP, POSITION_CLIP), energy, missing], 1)
+
+
+def hit_position(features: torch.Tensor) -> torch.Tensor:
+    """(N, 3) (eta / ETA_MAX, phi / pi, r / r_max) of ``hit_features`` rows."""
+    phi = torch.atan2(features[:, 2], features[:, 1]) / math.pi
+    return torch.stack([features[:, 0], phi, features[:, 3]], 1)
 
 
 def _impact(fields: dict[str, torch.Tensor], name: str, like: torch.Tensor
@@ -128,6 +138,65 @@ class FourierEncoding(nn.Module):
 
     def forward(self, position: torch.Tensor) -> torch.Tensor:
         angle = (position.unsqueeze(-1) * self.frequencies).flatten(1)
+        return torch.cat([torch.sin(angle), torch.cos(angle)], 1)
+
+
+def sampling_pitch_cm(geometry_id: str) -> float:
+    """Mean radial gap (cm) between consecutive distinct barrel-layer radii of a geometry:
+    the spacing of hits along a track, below which a position encoding only aliases.
+    ``r_max / 50`` where the geometry has fewer than two barrel radii."""
+    geo = load_geometry(geometry_id)
+    radii = np.unique(geo.layers.radius[~geo.layers.is_disk])
+    return float(np.diff(radii).mean()) if len(radii) > 1 else geo.r_max / 50
+
+
+def geometry_frequencies(geometry_id: str, n_frequencies: int) -> torch.Tensor:
+    """(4, n) angular frequencies for (eta, phi rad, r cm, z cm) of one geometry.
+
+    Per coordinate, a geometric ladder from one period over its range (eta: 2 ETA_MAX,
+    phi: 2 pi, r: r_max, z: 2 z_max) to one period per sampling pitch p
+    (``sampling_pitch_cm``; as an angle or pseudorapidity, p / r_max). Azimuthal
+    frequencies are rounded to whole harmonics, so the encoding is 2 pi-periodic.
+    """
+    geo = load_geometry(geometry_id)
+    pitch = sampling_pitch_cm(geometry_id)
+    ranges = torch.tensor([2 * ETA_MAX, 2 * math.pi, geo.r_max, 2 * geo.z_max],
+                          dtype=torch.float64)
+    pitches = torch.tensor([pitch / geo.r_max, pitch / geo.r_max, pitch, pitch],
+                           dtype=torch.float64)
+    ratio = (ranges / pitches).clamp_min(1)
+    steps = torch.arange(n_frequencies, dtype=torch.float64) / max(n_frequencies - 1, 1)
+    freq = 2 * math.pi / ranges[:, None] * ratio[:, None] ** steps[None]
+    freq[1] = freq[1].round().clamp_min(1)
+    return freq.float()
+
+
+class GeometryFourier(nn.Module):
+    """Fixed Fourier encoding of hit positions with per-geometry frequencies.
+
+    forward(position (N, 4) as (eta, phi rad, r cm, z cm), geometry_ids (B), event (N))
+    -> (N, 8 n): sin and cos of each coordinate times each of its ``n`` frequencies
+    (``geometry_frequencies`` of the hit's event's geometry). Nothing is trained.
+    """
+
+    def __init__(self, n_frequencies: int = 10) -> None:
+        super().__init__()
+        self.n_frequencies = n_frequencies
+        self.out_dim = 8 * n_frequencies
+        self._tables: dict[str, torch.Tensor] = {}
+
+    def table(self, geometry_ids: Sequence[str | None]) -> torch.Tensor:
+        """(B, 4, n) frequencies of each event's geometry (cached per geometry; zeros for
+        ``None``, an event without hits)."""
+        for g in {g for g in geometry_ids if g is not None} - set(self._tables):
+            self._tables[g] = geometry_frequencies(g, self.n_frequencies)
+        empty = torch.zeros(4, self.n_frequencies)
+        return torch.stack([empty if g is None else self._tables[g] for g in geometry_ids])
+
+    def forward(self, position: torch.Tensor, geometry_ids: Sequence[str | None],
+                event: torch.Tensor) -> torch.Tensor:
+        freq = self.table(geometry_ids).to(position.device)[event]
+        angle = (position.unsqueeze(-1) * freq).flatten(1)
         return torch.cat([torch.sin(angle), torch.cos(angle)], 1)
 
 
@@ -180,17 +249,20 @@ def _codes(values: torch.Tensor, size: int) -> torch.Tensor:
 class HitTokenizer(nn.Module):
     """(N, d_model) hit embeddings of a ``PackedBatch``.
 
-    projection(Fourier(eta, phi, r, z)) + projection(energy, energy_missing)
-    + subsystem + detector + data-level embeddings. Subsystem codes come from
-    ``vocabulary.yaml`` (null or unknown codes share one extra row).
+    MLP(GeometryFourier(eta, phi, r, z)) + linear(eta, cos_phi, sin_phi, r, z)
+    + linear(energy, energy_missing) + subsystem + detector + data-level embeddings.
+    Subsystem codes come from ``vocabulary.yaml`` (null or unknown codes share one extra
+    row).
     """
 
-    def __init__(self, d_model: int, n_frequencies: int = 10, seed: int = 0,
+    def __init__(self, d_model: int, n_frequencies: int = 10,
                  log_e_mean: float = LOG_E_MEAN, log_e_std: float = LOG_E_STD) -> None:
         super().__init__()
         self.log_e_mean, self.log_e_std = log_e_mean, log_e_std
-        self.fourier = FourierEncoding(4, n_frequencies, seed)
-        self.position = nn.Linear(self.fourier.out_dim, d_model)
+        self.fourier = GeometryFourier(n_frequencies)
+        self.position = nn.Sequential(nn.Linear(self.fourier.out_dim, 2 * d_model), nn.GELU(),
+                                      nn.Linear(2 * d_model, d_model))
+        self.linear = nn.Linear(POSITION_FEATURES, d_model)
         self.energy = nn.Linear(2, d_model)
         self.n_subsystems = len(vocabulary.names("subsystems"))
         self.subsystem = nn.Embedding(self.n_subsystems + 1, d_model)
@@ -203,10 +275,17 @@ class HitTokenizer(nn.Module):
         fields, cu_seqlens = batch.fields, batch.cu_seqlens
         geometry_ids, data_levels = _event_metadata(batch, geometry_ids, data_levels)
         feats = hit_features(fields, cu_seqlens, geometry_ids, self.log_e_mean, self.log_e_std)
-        feats = feats.to(self.position.weight.device)
+        feats = feats.to(self.linear.weight.device)
+        x, y, z = (fields[f"hit_{c}"].float().to(feats.device) for c in "xyz")
+        eta, phi, r = cylindrical(x, y, z)
+        position = torch.stack([eta.clamp(-ETA_MAX, ETA_MAX), phi, r, z], 1)
+        present = (cu_seqlens[1:] > cu_seqlens[:-1]).tolist()
+        frequency_ids = [g if p else None for g, p in zip(geometry_ids, present, strict=True)]
+        encoded = self.fourier(position, frequency_ids, event_index(cu_seqlens).to(feats.device))
         sub = _codes(fields["hit_subsystem"].to(feats.device), self.n_subsystems)
-        return (self.position(self.fourier(feats[:, :4])) + self.energy(feats[:, 4:])
-                + self.subsystem(sub) + self.context(cu_seqlens, geometry_ids, data_levels))
+        return (self.position(encoded) + self.linear(feats[:, :POSITION_FEATURES])
+                + self.energy(feats[:, POSITION_FEATURES:]) + self.subsystem(sub)
+                + self.context(cu_seqlens, geometry_ids, data_levels))
 
 
 class ObjectTokenizer(nn.Module):

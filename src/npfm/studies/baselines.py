@@ -4,6 +4,9 @@ The classical Hough finder, DBSCAN on raw coordinates and the interaction-networ
 (``npfm.tasks.baselines``) are fitted on the task's training events, run on its test
 events and scored by ``npfm.tasks.specs.score_tracks`` (same truth: noise and low-pT hits
 are background), so the numbers sit beside the foundation-model cells of the report.
+With ``run`` and ``modes`` set, the adapter cells of those modes (``raw``: the same head
+on standardised raw hit features, no backbone) are trained on the same events for each
+of ``seeds``, so the report's tracking table holds all of them side by side.
 """
 
 from __future__ import annotations
@@ -70,5 +73,8 @@ def tracking_baselines(runner: StudyRunner) -> dict[str, Any]:
               "description": f"{task} on the {corpus} test events ({len(test)}), fitted on "
                              f"{len(train)} training events (GNN seed {cfg.get('seed', 0)}); "
                              "same truth and scoring as the adapters."}
+    for seed in cfg.get("seeds", [1]):
+        for mode in cfg.get("modes", []) if "run" in cfg else []:
+            runner.cell(task, corpus, cfg["run"], mode, int(seed))
     runner.write("baselines", result)
     return result

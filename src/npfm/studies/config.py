@@ -15,7 +15,10 @@
                runs: [tpc, tpc_silicon, ep, mixed], seeds: [1]}
     zeus_eic: {run: ep, corpus: epic, tasks: [ep_electron, ep_kinematics],
                modes: [frozen, adapter_only], seeds: [1]}
-    baselines: {task: silicon_tracking, corpus: sphenix, finders: [hough, dbscan, gnn]}
+    baselines: {task: silicon_tracking, corpus: sphenix, finders: [hough, dbscan, gnn],
+                run: tpc_silicon, modes: [raw, frozen, adapter_only], seeds: [1]}
+                                        # adapters (and the raw-features head) beside them
+    probe: {corpus: sphenix, runs: [tpc_silicon, mixed], events: 80}
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from npfm.tasks.specs import TASKS
 from npfm.train.config import PretrainConfig, load_config
 
 SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic",
-            "baselines")
+            "baselines", "probe")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class StudyConfig:
     transfer: dict[str, Any]
     zeus_eic: dict[str, Any]
     baselines: dict[str, Any]
+    probe: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def pretrain_config(self, run: str) -> PretrainConfig:
         """The base config with this run's corpora."""
@@ -92,7 +96,8 @@ def load_study(path: Path | str) -> StudyConfig:
         runs[run] = tuple(items)
     study = StudyConfig(path, corpora, base, runs, raw.get("tasks", {}),
                         raw.get("data_efficiency", {}), raw.get("transfer", {}),
-                        raw.get("zeus_eic", {}), raw.get("baselines", {}))
+                        raw.get("zeus_eic", {}), raw.get("baselines", {}),
+                        raw.get("probe", {}))
     _check(study)
     return study
 
@@ -119,6 +124,12 @@ def _check(study: StudyConfig) -> None:
     if study.baselines:
         uses += [("task", study.baselines.get("task", ""), "baselines.task"),
                  ("corpus", study.baselines.get("corpus", ""), "baselines.corpus")]
+        if "run" in study.baselines:
+            uses += [("run", study.baselines["run"], "baselines.run")]
+        uses += [("mode", m, "baselines.modes") for m in study.baselines.get("modes", [])]
+    if study.probe:
+        uses += [("corpus", study.probe.get("corpus", ""), "probe.corpus")]
+        uses += [("run", r, "probe.runs") for r in study.probe.get("runs", [])]
     known = {"task": set(TASKS), "corpus": set(study.corpora), "run": set(study.runs),
              "mode": set(MODES)}
     for kind, name, key in uses:

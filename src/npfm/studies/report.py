@@ -1,7 +1,8 @@
 """``npfm report``: one self-contained HTML page from a studies directory.
 
-It reads what the studies wrote (``data_efficiency.json``, ``transfer.json``,
-``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json`` when present), computes the
+It reads what the studies wrote (``probe.json``, ``data_efficiency.json``,
+``transfer.json``, ``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json`` when
+present), computes the
 M1-M4 verdicts, embeds the plots as data URIs, and lists the provenance of every number:
 corpus (manifest sha256), checkpoint (weights sha256), training settings and seed.
 """
@@ -109,6 +110,33 @@ def _zeus_section(z: dict[str, Any]) -> str:
             f"{z['seeds']}</h2>" + _table(["task", "modes"], rows))
 
 
+_PROBE_TARGETS = {"eta": "&eta;", "cos_phi": "cos &phi;", "sin_phi": "sin &phi;", "r_cm": "r",
+                  "z_cm": "z", "log10_pt": "p log p<sub>T</sub>", "particle_eta": "p &eta;"}
+
+
+def _probe_section(probe: dict[str, Any]) -> str:
+    """Per run: linear-probe R^2 and same-track k-NN purity of each representation, and the
+    pretraining loss against its trivial predictors."""
+    parts = ["<h2>Representation probe</h2><p>Frozen features of each pretraining run "
+             "(token embedding, each block, their mean &ldquo;mix&rdquo;) next to the "
+             "standardised raw hit features and a randomly initialised embedder: R&sup2; of "
+             "ridge probes fitted on half of the test events and scored on the other half "
+             "(p: the hit's truth particle), and same-track k-NN purity with a 95% bootstrap "
+             "interval over events (<code>npfm probe</code>).</p>"]
+    for run, r in probe["runs"].items():
+        rows = [[rep, *(_num(r2.get(t), 2) for t in _PROBE_TARGETS),
+                 _ci(r["knn_purity"][rep])] for rep, r2 in r["linear_probe"].items()]
+        loss = r["pretraining_loss"]
+        losses = ", ".join(f"{html.escape(k)} {_num(v, 4)}" for k, v in loss.items()
+                           if k.endswith("loss"))
+        parts.append(f"<h3>run {html.escape(run)}: {r['n_events']} {r['split']} events of "
+                     f"{html.escape(probe['corpus'])}, {r['n_hits']} hits</h3>"
+                     + _table(["features", *_PROBE_TARGETS.values(),
+                               f"{r['k']}-NN purity [95% CI]"], rows)
+                     + f"<p>Pretraining objective on these events: {losses}.</p>")
+    return "".join(parts)
+
+
 def _baselines_section(b: dict[str, Any], cells: list[dict[str, Any]]) -> str:
     keys = ("ari", "efficiency", "purity", "trackml")
     rows = [[f"{name} (baseline)", *(_ci(r[k]) for k in keys),
@@ -117,7 +145,9 @@ def _baselines_section(b: dict[str, Any], cells: list[dict[str, Any]]) -> str:
         if c["task"] == b["task"] and c["corpus_name"] == b["corpus"] and c["n_train"] == \
                 b["n_train"]:
             s = c["scores"]
-            rows.append([f"{c['mode']} adapter, run {c['run_name']}, seed {c['seed']}",
+            name = ("raw hit features, same head (no backbone)" if c["mode"] == "raw"
+                    else f"{c['mode']} adapter, run {c['run_name']}")
+            rows.append([f"{name}, seed {c['seed']}",
                          *(_ci(s[k]) for k in keys),
                          _num(1e3 / c["test_events_per_second"], 1)])
     return (f"<h2>Tracking: adapters against classical and learned baselines</h2>"
@@ -176,8 +206,9 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
     tr = _read(studies / "transfer.json")
     z = _read(studies / "zeus_eic.json")
     base = _read(studies / "baselines.json")
+    probe = _read(studies / "probe.json")
     log = studies / "cells.jsonl"
-    if eff is None and tr is None and z is None and base is None:
+    if eff is None and tr is None and z is None and base is None and probe is None:
         raise NpfmError(str(studies), "holds no study results",
                         "run `npfm study all CONFIG --out DIR` first")
     cells = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
@@ -192,6 +223,8 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
              f"<code>{html.escape(str(studies))}</code>; {len(cells)} trained adapters. "
              "Intervals are 95% event-bootstrap intervals; over several seeds, the envelope "
              "of the seeds' intervals.</p>", _verdict_section(v)]
+    if probe:
+        parts.append(_probe_section(probe))
     if eff:
         parts.append(_efficiency_section(eff, studies))
     if tr:

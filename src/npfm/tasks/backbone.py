@@ -1,15 +1,19 @@
 """The backbone under a task head, in one of five training modes.
 
 - ``frozen``: the pretrained backbone, frozen (the foundation-model adapter setting).
-- ``adapter_only``: the same architecture randomly initialised, frozen: what the head
-  alone can do without pretraining.
+- ``adapter_only``: the same architecture with randomly initialised blocks and the
+  pretrained run's token embedder, frozen: what the head alone can do without
+  pretraining of the backbone (FM4NPP's AdapterOnly shares the embedder likewise).
 - ``lora``: the pretrained backbone frozen, with trainable low-rank updates
   (Hu et al., arXiv:2106.09685) on its linear layers.
 - ``full``: the pretrained backbone, fine-tuned end to end.
 - ``scratch``: the architecture randomly initialised and trained end to end.
+- ``raw``: no backbone: the standardised raw hit features (``RawHitFeatures``), the
+  baseline that any backbone's features must beat.
 
-``hit_layers(model, batch)`` gives the per-layer outputs in the events' original hit
-order; tasks set ``max_hits`` high so that no hit is cut.
+``hit_layers(model, batch)`` gives the per-layer outputs (the token embedding first, then
+each block) in the events' original hit order; tasks set ``max_hits`` high so that no hit
+is cut.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
 from npfm.events.loader import PackedBatch
 from npfm.model.foundation import FoundationModel
+from npfm.model.tokenize import hit_features
 from npfm.train.embed import load_model
 
-MODES = ("frozen", "adapter_only", "lora", "full", "scratch")
+MODES = ("frozen", "adapter_only", "lora", "full", "scratch", "raw")
 PRETRAINED_MODES = ("frozen", "lora", "full")
 TRAINED_BACKBONE = ("lora", "full", "scratch")
 NO_CUT = 1_000_000  # max_hits for tasks: every hit gets a feature
@@ -62,20 +69,53 @@ def apply_lora(module: nn.Module, rank: int = 4, alpha: float = 8.0) -> int:
     return count
 
 
+class RawHitFeatures(nn.Module):
+    """Standardised raw hit features as a one-"layer" backbone (mode ``raw``).
+
+    ``layers(batch)`` -> ([(N, 7 + S + 1)], identity permutation, cu_seqlens): the
+    ``hit_features`` (eta / 4, cos phi, sin phi, r / r_max, z / z_max, z-scored log
+    energy and its missing flag) and a one-hot of the subsystem (S vocabulary codes plus
+    one for null or unknown).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n_subsystems = len(vocabulary.names("subsystems"))
+        self.config = None
+
+    def layers(self, batch: PackedBatch) -> tuple[list[torch.Tensor], torch.Tensor,
+                                                  torch.Tensor]:
+        geometry = batch.event_fields["geometry_id"]
+        feats = hit_features(batch.fields, batch.cu_seqlens, geometry)
+        sub = batch.fields["hit_subsystem"]
+        sub = torch.where((sub >= 0) & (sub < self.n_subsystems), sub, self.n_subsystems)
+        onehot = F.one_hot(sub, self.n_subsystems + 1).to(feats.dtype)
+        perm = torch.arange(len(feats), device=feats.device)
+        return [torch.cat([feats, onehot], 1)], perm, batch.cu_seqlens
+
+
 def build_backbone(mode: str, run: Path | None, seed: int) -> FoundationModel:
     """The backbone for ``mode``: pretrained from ``run``'s latest checkpoint, or a random
-    initialisation (seeded) of the run's architecture."""
+    initialisation (seeded) of the run's architecture (with the run's token embedder for
+    ``adapter_only``), or ``RawHitFeatures`` for ``raw``."""
     if mode not in MODES:
         raise NpfmError(f"mode {mode!r}", "unknown training mode", f"use {', '.join(MODES)}")
+    if mode == "raw":
+        return RawHitFeatures()  # type: ignore[return-value]
     if run is None:
         raise NpfmError("--run", "missing", "pass the pretraining run whose architecture "
                         "(and, except for scratch/adapter_only, weights) to use")
     model, _ = load_model(run)
     config = dataclasses.replace(model.config, max_hits=NO_CUT)
     if mode not in PRETRAINED_MODES:
+        pretrained = model
         torch.manual_seed(seed)
         config = dataclasses.replace(config, seed=seed)
         model = FoundationModel(config)
+        if mode == "adapter_only":
+            model.tokenizer.load_state_dict(pretrained.tokenizer.state_dict())
+            if model.object_tokenizer is not None and pretrained.object_tokenizer is not None:
+                model.object_tokenizer.load_state_dict(pretrained.object_tokenizer.state_dict())
     model.config = config
     model.requires_grad_(mode in ("full", "scratch"))
     if mode == "lora":
@@ -84,7 +124,8 @@ def build_backbone(mode: str, run: Path | None, seed: int) -> FoundationModel:
     return model
 
 
-def hit_layers(model: FoundationModel, batch: PackedBatch) -> list[torch.Tensor]:
+def hit_layers(model: FoundationModel | RawHitFeatures, batch: PackedBatch
+               ) -> list[torch.Tensor]:
     """Per-layer outputs (N, d) for every hit of ``batch``, in original hit order."""
     outputs, perm, _ = model.layers(batch)
     if len(perm) != int(batch.cu_seqlens[-1]):

@@ -2,10 +2,16 @@
 
 ``run_task(task, corpus, run, mode, seed, ...)`` is the whole recipe: load labelled
 events, build the backbone for ``mode`` (``npfm.tasks.backbone``), train the head with
-AdamW for a fixed number of steps on ``n_train`` training events, pick the step with the
-lowest validation loss, and score the test events (``npfm.tasks.specs``). Frozen modes
-compute backbone features once and train the head on them, which is exact (the
-backbone is deterministic in eval mode) and much faster.
+AdamW and cosine decay for at most ``steps`` steps on ``n_train`` training events,
+evaluating the task's own headline metric on the validation events ten times over the
+run (``npfm.tasks.selection``), keep the best evaluation and stop early after
+``patience`` evaluations without improvement, and score the test events
+(``npfm.tasks.specs``). Condensation thresholds are tuned on the same metric, on a
+coarse grid while training and a wide one at the end; a head that collapses raises
+``HeadCollapsed``. Classification tasks ranked by macro recall or F1 train with
+class-balanced cross-entropy. Frozen modes (and ``raw``) compute features once and
+train the head on them, which is exact (the backbone is deterministic in eval mode) and
+much faster.
 """
 
 from __future__ import annotations
@@ -26,14 +32,24 @@ from npfm.events.shards import sha256_file
 from npfm.tasks.backbone import TRAINED_BACKBONE, build_backbone, hit_layers, trainable
 from npfm.tasks.data import TaskEvent, load_events, pack
 from npfm.tasks.heads import CondensationHead, EventHead, HitHead, condensation_loss, condense
+from npfm.tasks.query_head import QueryOutput, QueryTrackHead, query_decode, query_loss
+from npfm.tasks.selection import (
+    COARSE_GRID,
+    WIDE_GRID,
+    check_collapse,
+    headline_value,
+    tune_thresholds,
+)
 from npfm.tasks.specs import (
     IGNORE,
+    LOWER_IS_BETTER,
     TASKS,
     Task,
-    mean_ari,
+    per_track,
     score_events,
     score_hits,
     score_tracks,
+    track_groups,
 )
 from npfm.train import checkpoint
 
@@ -41,11 +57,14 @@ Features = list[torch.Tensor]
 
 
 def make_head(task: Task, n_layers: int, width: int, head: str) -> nn.Module:
-    """The adapter for ``task``: ``head`` is linear or attention for hit tasks."""
+    """The adapter for ``task``: ``head`` is linear or attention (hit tasks, and the
+    condensation head's body), or query (tracking: ``QueryTrackHead``)."""
     if task.kind == "instance":
+        if head == "query":
+            return QueryTrackHead(n_layers, width)
         return CondensationHead(n_layers, width, kind=head)
     if task.kind == "hit":
-        return HitHead(n_layers, width, task.n_out, kind=head)
+        return HitHead(n_layers, width, task.n_out, kind=head, pool_tracks=task.per_track)
     return EventHead(n_layers, width, task.n_out)
 
 
@@ -56,18 +75,38 @@ def _targets(task: Task, events: Sequence[TaskEvent]) -> torch.Tensor:
     return torch.tensor(np.concatenate(parts), dtype=torch.long)
 
 
+BALANCED = ("macro_recall", "macro_f1")
+
+
+def class_weights(task: Task, target: torch.Tensor) -> torch.Tensor | None:
+    """Balanced class weights n / (C n_c) over the classes present in ``target`` (absent
+    classes weigh 0), for tasks ranked by a macro average; else None."""
+    if task.headline not in BALANCED:
+        return None
+    y = target.flatten()
+    counts = torch.bincount(y[y != IGNORE], minlength=task.n_out).float()
+    present = counts > 0
+    weights = torch.zeros(task.n_out)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
 def task_loss(task: Task, out: Any, target: torch.Tensor, cu: torch.Tensor,
-              scale: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy, condensation or (standardised) mean-squared loss."""
+              scale: torch.Tensor | None, weights: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """Cross-entropy (class-weighted with ``weights``), condensation or (standardised)
+    mean-squared loss."""
+    if isinstance(out, QueryOutput):
+        return query_loss(out, target, cu)
     if task.kind == "instance":
-        beta, coords = out
-        return condensation_loss(beta, coords, target, cu)
+        logit, coords = out
+        return condensation_loss(logit, coords, target, cu)
     if task.kind == "event_regress":
         assert scale is not None
         mean, std = scale
         ok = torch.isfinite(target)
         return F.mse_loss(out[ok], ((target - mean) / std)[ok])
-    return F.cross_entropy(out, target.flatten(), ignore_index=IGNORE)
+    return F.cross_entropy(out, target.flatten(), weight=weights, ignore_index=IGNORE)
 
 
 class Trainer:
@@ -79,6 +118,7 @@ class Trainer:
         self.batch_events = batch_events
         self.cache: dict[int, Features] = {} if cache is None else cache
         self.scale: torch.Tensor | None = None
+        self.weights: torch.Tensor | None = None
         self.thresholds = (0.5, 0.8)  # condensation (t_beta, t_distance), tuned on validation
 
     def features(self, events: Sequence[TaskEvent]) -> tuple[Features, torch.Tensor]:
@@ -100,8 +140,14 @@ class Trainer:
 
     def loss(self, events: Sequence[TaskEvent]) -> torch.Tensor:
         layers, cu = self.features(events)
-        return task_loss(self.task, self.head(layers, cu), _targets(self.task, events), cu,
-                         self.scale)
+        return task_loss(self.task, self.head(layers, cu, *self.extra(events)),
+                         _targets(self.task, events), cu, self.scale, self.weights)
+
+    def extra(self, events: Sequence[TaskEvent]) -> tuple[torch.Tensor, ...]:
+        """Inputs of the head beyond the features: each hit's track for per-track tasks."""
+        if self.task.per_track:
+            return (torch.from_numpy(track_groups(list(events))),)
+        return ()
 
     def predict(self, events: Sequence[TaskEvent]) -> list[Any]:
         """Per-event outputs: class probabilities, regression values or track labels."""
@@ -112,9 +158,12 @@ class Trainer:
             for start in range(0, len(events), self.batch_events):
                 chunk = events[start:start + self.batch_events]
                 layers, cu = self.features(chunk)
-                y = self.head(layers, cu)
-                if self.task.kind == "instance":
-                    labels = condense(y[0], y[1], cu, *self.thresholds)
+                y = self.head(layers, cu, *self.extra(chunk))
+                if isinstance(y, QueryOutput):
+                    labels = query_decode(y, cu)
+                    out += [labels[cu[i]:cu[i + 1]].numpy() for i in range(len(chunk))]
+                elif self.task.kind == "instance":
+                    labels = condense(torch.sigmoid(y[0]), y[1], cu, *self.thresholds)
                     out += [labels[cu[i]:cu[i + 1]].numpy() for i in range(len(chunk))]
                 elif self.task.kind == "hit":
                     prob = torch.softmax(y, -1)
@@ -126,20 +175,47 @@ class Trainer:
                     out += list((y * self.scale[1] + self.scale[0]).numpy())
         return out
 
+    def condensation(self, events: Sequence[TaskEvent]
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """beta (N,), coordinates (N, dim) and cu_seqlens of ``events`` (no grad)."""
+        self.head.eval()
+        self.model.eval()
+        betas, coords, counts = [], [], [0]
+        with torch.no_grad():
+            for start in range(0, len(events), self.batch_events):
+                layers, cu = self.features(events[start:start + self.batch_events])
+                logit, x = self.head(layers, cu)
+                betas.append(torch.sigmoid(logit))
+                coords.append(x)
+                counts += (cu[1:] - cu[:-1]).tolist()
+        return torch.cat(betas), torch.cat(coords), torch.cumsum(torch.tensor(counts), 0)
+
+    def evaluate(self, val: Sequence[TaskEvent],
+                 grid: Sequence[tuple[float, float]] = COARSE_GRID) -> float:
+        """The headline metric on ``val`` (condensation thresholds tuned on ``grid``)."""
+        if isinstance(self.head, CondensationHead):
+            self.thresholds, value = tune_thresholds(self.task, val, *self.condensation(val),
+                                                     grid)
+            return value
+        return headline_value(self.task, val, self.predict(val))
+
     def fit(self, train: Sequence[TaskEvent], val: Sequence[TaskEvent], steps: int,
-            lr: float, seed: int, progress: Callable[[int], None] | None = None) -> dict:
-        """AdamW with cosine decay; keeps the weights of the best validation loss."""
+            lr: float, seed: int, progress: Callable[[int], None] | None = None,
+            patience: int = 4) -> dict:
+        """AdamW with cosine decay; keeps the weights of the best validation headline and
+        stops after ``patience`` evaluations (10 per run) without improvement."""
         if self.task.kind == "event_regress":
             t = _targets(self.task, train)
             self.scale = torch.stack([torch.nanmean(t, 0),
                                       torch.from_numpy(np.nanstd(t.numpy(), 0)).clamp_min(1e-6)])
+        self.weights = class_weights(self.task, _targets(self.task, train))
         params = trainable(self.head) + trainable(self.model)
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
         gen = np.random.default_rng(seed)
-        initial = self.validation_loss(val)
-        best = (initial, 0, copy.deepcopy(self._state()))
-        every = max(steps // 5, 1)
+        initial = self.evaluate(val)
+        best = (initial, 0, self.thresholds, copy.deepcopy(self._state()))
+        every, stale, step = max(steps // 10, 1), 0, 0
         for step in range(1, steps + 1):
             self.head.train()
             self.model.train(self.mode in TRAINED_BACKBONE)
@@ -150,28 +226,38 @@ class Trainer:
             nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            if step % every == 0 or step == steps:
-                val_loss = self.validation_loss(val)
-                if val_loss < best[0]:
-                    best = (val_loss, step, copy.deepcopy(self._state()))
             if progress is not None:
                 progress(step)
-        self._load(best[2])
-        if self.task.kind == "instance":
-            self.tune_thresholds(val)
-        return {"initial_val_loss": initial, "best_step": best[1], "best_val_loss": best[0],
-                "thresholds": list(self.thresholds)}
+            if step % every == 0 or step == steps:
+                value = self.evaluate(val)
+                stale += 1
+                if value > best[0]:
+                    best, stale = (value, step, self.thresholds,
+                                   copy.deepcopy(self._state())), 0
+                if stale >= patience:
+                    break
+        self._load(best[3])
+        self.thresholds = best[2]
+        out: dict[str, Any] = {
+            "initial_val_headline": self._shown(initial), "best_step": best[1],
+            "steps_run": step, "best_val_headline": self._shown(best[0]),
+            "val_loss": self.validation_loss(val)}
+        if isinstance(self.head, QueryTrackHead):
+            found = self.predict(val)
+            out["tracks_per_event"] = float(np.mean([len(np.unique(x[x >= 0])) for x in found]))
+        elif self.task.kind == "instance":
+            beta, coords, cu = self.condensation(val)
+            self.thresholds, value = tune_thresholds(self.task, val, beta, coords, cu,
+                                                     WIDE_GRID)
+            labels = condense(beta, coords, cu, *self.thresholds)
+            out.update(best_val_headline=self._shown(value), thresholds=list(self.thresholds),
+                       **check_collapse(self.task.name, self.mode, beta, labels, cu))
+        return out
 
-    def tune_thresholds(self, val: Sequence[TaskEvent]) -> None:
-        """Condensation thresholds of the best validation ARI (per-event mean)."""
-        best = (-2.0, self.thresholds)
-        for t_beta in (0.1, 0.3, 0.6):
-            for t_distance in (0.3, 0.6, 1.0):
-                self.thresholds = (t_beta, t_distance)
-                ari = mean_ari(list(val), self.predict(val))
-                if ari > best[0]:
-                    best = (ari, self.thresholds)
-        self.thresholds = best[1]
+    def _shown(self, value: float) -> float | None:
+        """An oriented ``headline_value`` back in the metric's own sign (None if NaN)."""
+        value = -value if self.task.headline in LOWER_IS_BETTER else value
+        return float(value) if np.isfinite(value) else None
 
     def validation_loss(self, val: Sequence[TaskEvent]) -> float:
         self.head.eval()
@@ -196,6 +282,9 @@ def score(task: Task, events: Sequence[TaskEvent], outputs: list[Any]) -> dict[s
     """Scores of per-event outputs against the events' targets."""
     if task.kind == "instance":
         return score_tracks(task, list(events), outputs)
+    if task.per_track:
+        truth, prob, index = per_track(task, list(events), np.concatenate(outputs))
+        return score_hits(task, truth, prob, index)
     if task.kind == "hit":
         truth = np.concatenate([task.targets(e) for e in events])
         index = np.concatenate([np.full(e.n_hits, i) for i, e in enumerate(events)])
@@ -236,7 +325,7 @@ def run_task(task_name: str, corpus: Path, run: Path, mode: str = "frozen", seed
     start = time.perf_counter()
     outputs = trainer.predict(events["test"])
     infer_s = time.perf_counter() - start
-    latest = checkpoint.latest(run)
+    latest = None if mode == "raw" else checkpoint.latest(run)
     return {
         "task": task_name, "mode": mode, "head": head, "seed": seed, "n_train": len(train),
         "n_test": len(events["test"]), "steps": steps, "lr": lr, **fitted,

@@ -8,10 +8,12 @@ Every head takes the backbone's per-layer outputs for the hits of a batch (a lis
 - ``EventHead``: attention pooling over an event's hits, then an MLP (classification or
   regression per event).
 - ``CondensationHead``: object condensation (Kieseler, arXiv:2002.03605) for track
-  finding: per hit a condensation strength beta in (0, 1) and a clustering coordinate.
+  finding: per hit a condensation-strength logit and a clustering coordinate.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -65,27 +67,54 @@ class _Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def track_pool(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """(N, 3 d): each row's features, then the mean and the max of ``x`` (N, d) over the
+    rows of its group (``groups`` (N,) int64, -1: a row of no group, pooled as zeros)."""
+    member = groups >= 0
+    g = groups.clamp_min(0)
+    n = int(groups.max()) + 1 if member.any() else 0
+    total = x.new_zeros(n, x.shape[1]).index_add(0, g[member], x[member])
+    count = torch.bincount(g[member], minlength=n).clamp_min(1).unsqueeze(1)
+    index = g[member].unsqueeze(1).expand(-1, x.shape[1])
+    peak = x.new_zeros(n, x.shape[1]).scatter_reduce(0, index, x[member], "amax",
+                                                     include_self=False)
+    keep = member.unsqueeze(1)
+    mean = torch.where(keep, (total / count)[g] if n else x.new_zeros(x.shape), 0)
+    top = torch.where(keep, peak[g] if n else x.new_zeros(x.shape), 0)
+    return torch.cat([x, mean, top], 1)
+
+
 class HitHead(nn.Module):
-    """Per-hit outputs (N, n_out): a linear probe or a small attention head."""
+    """Per-hit outputs (N, n_out): a linear probe or a small attention head.
+
+    With ``pool_tracks``, each hit's features are joined by their mean and max over the
+    hits of its track (``track_pool``; the track of each hit is passed as ``groups``), so
+    a track's hits are classified together, as a truncated-mean dE/dx uses them.
+    """
 
     def __init__(self, n_layers: int, width: int, n_out: int, kind: str = "linear",
-                 hidden: int = 64, heads: int = 4) -> None:
+                 hidden: int = 64, heads: int = 4, pool_tracks: bool = False) -> None:
         super().__init__()
         if kind not in ("linear", "attention"):
             raise ValueError(f"unknown hit head {kind!r}; use linear or attention")
         self.mix = LayerMix(n_layers, width)
-        self.kind = kind
-        if kind == "linear":
-            self.out = nn.Linear(width, n_out)
-        else:
+        self.kind, self.pool_tracks = kind, pool_tracks
+        dim = width
+        if kind == "attention":
             self.inp = nn.Linear(width, hidden)
             self.block = _Block(hidden, heads)
-            self.out = nn.Linear(hidden, n_out)
+            dim = hidden
+        self.out = nn.Linear(3 * dim if pool_tracks else dim, n_out)
 
-    def forward(self, layers: list[torch.Tensor], cu_seqlens: torch.Tensor) -> torch.Tensor:
+    def forward(self, layers: list[torch.Tensor], cu_seqlens: torch.Tensor,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
         x = self.mix(layers)
         if self.kind == "attention":
             x = self.block(self.inp(x), cu_seqlens)
+        if self.pool_tracks:
+            if groups is None:
+                raise ValueError("a track-pooling head needs each hit's track (groups)")
+            x = track_pool(x, groups)
         return self.out(x)
 
 
@@ -109,7 +138,10 @@ class EventHead(nn.Module):
 
 
 class CondensationHead(nn.Module):
-    """Object condensation outputs: beta (N,) in (0, 1) and coordinates (N, dim)."""
+    """Object condensation outputs: the beta logit (N,) and coordinates (N, dim).
+
+    beta = sigmoid(logit) in (0, 1); it is never clamped, so its gradient never dies.
+    """
 
     def __init__(self, n_layers: int, width: int, dim: int = 8, hidden: int = 64,
                  kind: str = "attention") -> None:
@@ -120,46 +152,65 @@ class CondensationHead(nn.Module):
     def forward(self, layers: list[torch.Tensor], cu_seqlens: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.out(self.body(layers, cu_seqlens))
-        return torch.sigmoid(y[:, 0]).clamp(1e-4, 1 - 1e-4), y[:, 1:]
+        return y[:, 0], y[:, 1:]
 
 
-def condensation_loss(beta: torch.Tensor, coords: torch.Tensor, objects: torch.Tensor,
-                      cu_seqlens: torch.Tensor, q_min: float = 0.5,
-                      noise_weight: float = 1.0) -> torch.Tensor:
-    """Object-condensation loss (attractive + repulsive potentials + beta terms).
+def charge(logit: torch.Tensor, q_min: float) -> torch.Tensor:
+    """Condensation charge q = artanh(beta)^2 + q_min with beta = sigmoid(logit).
 
-    ``objects`` (N,) int64: the hit's object (track) id within its event, -1 for noise.
-    Follows arXiv:2002.03605 eqs. 2-6: q = artanh(beta)^2 + q_min; each object's
-    condensation point is its hit of highest q.
+    artanh(sigmoid(y)) = softplus(y + ln 2) / 2 exactly, finite and differentiable for
+    every y (no clamp of beta below 1).
     """
-    total = beta.new_zeros(())
+    return (0.5 * F.softplus(logit + math.log(2))) ** 2 + q_min
+
+
+def condensation_loss(logit: torch.Tensor, coords: torch.Tensor, objects: torch.Tensor,
+                      cu_seqlens: torch.Tensor, q_min: float = 0.5,
+                      noise_weight: float = 1.0, beta_weight: float = 1.0) -> torch.Tensor:
+    """Object-condensation loss (attractive + repulsive potentials + weighted beta terms).
+
+    ``logit`` (N,): beta logits; ``coords`` (N, dim); ``objects`` (N,) int64: the hit's
+    object (track) id within its event, -1 for noise. After arXiv:2002.03605 eqs. 2-6,
+    with q = ``charge``: each object's condensation point alpha is its hit of highest q;
+    per object, attraction is the q-weighted mean squared distance of its own hits to
+    alpha and repulsion the q-weighted mean hinge relu(1 - d) of all other hits, both
+    times q_alpha and averaged over objects (so large objects do not dominate, and no
+    object can lower the potential by shrinking every q). The beta term is
+    ``beta_weight`` * (mean over objects of 1 - beta_alpha + ``noise_weight`` * mean
+    noise beta).
+    """
+    beta, q = torch.sigmoid(logit), charge(logit, q_min)
+    total = logit.new_zeros(())
     for i in range(len(cu_seqlens) - 1):
         sl = slice(int(cu_seqlens[i]), int(cu_seqlens[i + 1]))
-        b, x, obj = beta[sl], coords[sl], objects[sl]
-        q = torch.atanh(b) ** 2 + q_min
+        b, qi, x, obj = beta[sl], q[sl], coords[sl], objects[sl]
         real = obj >= 0
         ids, member = torch.unique(obj[real], return_inverse=True)
         if len(ids) == 0:
-            total = total + noise_weight * b.mean()
+            total = total + beta_weight * noise_weight * b.mean()
             continue
         m = torch.zeros(len(ids), len(b), dtype=torch.bool, device=b.device)
         m[member, real.nonzero().flatten()] = True
-        alpha = torch.where(m, q.unsqueeze(0), torch.zeros_like(q).unsqueeze(0)).argmax(1)
+        alpha = torch.where(m, qi.unsqueeze(0), torch.zeros_like(qi).unsqueeze(0)).argmax(1)
         diff = x[alpha].unsqueeze(1) - x.unsqueeze(0)  # (K, N, dim); cdist's backward is slow
-        dist = (diff.pow(2).sum(-1) + 1e-12).sqrt()
-        attract = m * diff.pow(2).sum(-1)
-        repel = (~m) * F.relu(1.0 - dist)
-        potential = (q.unsqueeze(0) * q[alpha].unsqueeze(1) * (attract + repel)).sum() / len(b)
+        d2 = diff.pow(2).sum(-1)
+        dist = (d2 + 1e-12).sqrt()
+        weighted = qi.unsqueeze(0)
+        attract = (m * weighted * d2).sum(1) / m.sum(1)
+        others = (~m).sum(1).clamp_min(1)
+        repel = ((~m) * weighted * F.relu(1.0 - dist)).sum(1) / others
+        potential = (qi[alpha] * (attract + repel)).mean()
         l_beta = (1 - b[alpha]).mean()
         if (~real).any():
             l_beta = l_beta + noise_weight * b[~real].mean()
-        total = total + potential + l_beta
+        total = total + potential + beta_weight * l_beta
     return total / max(len(cu_seqlens) - 1, 1)
 
 
 def condense(beta: torch.Tensor, coords: torch.Tensor, cu_seqlens: torch.Tensor,
              t_beta: float = 0.5, t_distance: float = 0.8) -> torch.Tensor:
-    """Track labels (N,) from condensation outputs; -1 for hits left unassigned.
+    """Track labels (N,) from condensation outputs (``beta`` = sigmoid of the head's
+    logit); -1 for hits left unassigned.
 
     Per event: the unassigned hit of highest beta above ``t_beta`` becomes a condensation
     point and takes every unassigned hit within ``t_distance`` in coordinate space.

@@ -35,6 +35,7 @@ class Task:
     targets: Callable[[TaskEvent], np.ndarray]
     headline: str  # the metric that ranks models
     subsystems: tuple[str, ...] | None = None  # hits fed to the backbone (None: all)
+    per_track: bool = False  # hit classes predicted and scored per truth track
 
 
 def _particle_pt(event: TaskEvent) -> np.ndarray:
@@ -52,6 +53,40 @@ def track_objects(event: TaskEvent) -> np.ndarray:
 def pid_targets(event: TaskEvent) -> np.ndarray:
     pid = event.hit("hit_pid_class").astype(np.int64)
     return np.where(event.hit("hit_particle") >= 0, pid, IGNORE)
+
+
+def track_pid_targets(event: TaskEvent) -> np.ndarray:
+    """``pid_targets`` on the hits of tracks (``track_objects``), IGNORE elsewhere."""
+    return np.where(track_objects(event) >= 0, pid_targets(event), IGNORE)
+
+
+def track_groups(events: list[TaskEvent]) -> np.ndarray:
+    """(N,) int64 global track index of each hit of ``events`` (packed in order): the
+    tracks of ``track_objects`` numbered across events, -1 for hits of none."""
+    out, offset = [], 0
+    for event in events:
+        objects = track_objects(event)
+        ids, index = np.unique(objects[objects >= 0], return_inverse=True)
+        groups = np.full(len(objects), -1, np.int64)
+        groups[objects >= 0] = index + offset
+        out.append(groups)
+        offset += len(ids)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def per_track(task: Task, events: list[TaskEvent], prob: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-track truth (T,), mean hit probabilities (T, C) and event index (T,) of a
+    ``per_track`` task, from per-hit probabilities (N, C) packed in event order."""
+    groups = track_groups(events)
+    truth = np.concatenate([task.targets(e) for e in events])
+    event = np.concatenate([np.full(e.n_hits, i) for i, e in enumerate(events)])
+    keep = (groups >= 0) & (truth != IGNORE)
+    ids, first = np.unique(groups[keep], return_index=True)
+    counts = np.bincount(groups[keep], minlength=int(ids.max()) + 1 if len(ids) else 0)
+    sums = np.zeros((len(counts), prob.shape[1]))
+    np.add.at(sums, groups[keep], prob[keep])
+    return (truth[keep][first], sums[ids] / counts[ids, None], event[keep][first])
 
 
 def noise_targets(event: TaskEvent) -> np.ndarray:
@@ -94,7 +129,10 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "ari", ("TPC",)),
     Task("silicon_tracking", "track finding on TPC + INTT + MVTX, scored on silicon hits",
          "instance", 0, track_objects, "silicon_ari"),
-    Task("pid", "5-class PID per hit (FM4NPP classes)", "hit", 5, pid_targets, "accuracy"),
+    Task("pid", "5-class PID per hit (FM4NPP classes)", "hit", 5, pid_targets,
+         "macro_recall"),
+    Task("pid_track", "5-class PID per truth track, its hits classified together", "hit", 5,
+         track_pid_targets, "macro_recall", per_track=True),
     Task("noise", "low-pT (< 0.06 GeV) hit tagging", "hit", 2, noise_targets, "accuracy"),
     Task("ee_btag", "Z -> b bbar against light flavour, per event", "event_class", 2,
          b_tag_target, "auc"),
@@ -123,15 +161,22 @@ def score_hits(task: Task, truth: np.ndarray, prob: np.ndarray, event_index: np.
     out: dict[str, Any] = {
         "accuracy": _ci(lambda y, p, event_index: float(np.mean(p.argmax(1) == y)),
                         arrays, None)}
-    report = metrics.classification_report(arrays["y"], arrays["p"].argmax(1), task.n_out)
-    recall, precision = report["macro_recall"], report["macro_precision"]
-    out["macro_recall"], out["macro_precision"] = recall, precision
-    out["macro_f1"] = 2 * recall * precision / (recall + precision) if recall + precision else 0
+    for name in ("macro_recall", "macro_precision", "macro_f1"):
+        out[name] = _ci(lambda y, p, event_index, name=name: _macro(y, p, task.n_out)[name],
+                        arrays, None)
     if task.n_out == 2:
         out["auc"] = _ci(lambda y, p, event_index: metrics.binary_auc(y, p[:, 1]), arrays, None)
         cls = metrics.classification_report(arrays["y"], arrays["p"].argmax(1), 2)
         out["recall"], out["precision"] = cls["recall"][1], cls["precision"][1]
     return out
+
+
+def _macro(y: np.ndarray, prob: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Macro recall, precision and their harmonic mean (F1) of argmax predictions."""
+    report = metrics.classification_report(y, prob.argmax(1), n_classes)
+    recall, precision = report["macro_recall"], report["macro_precision"]
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    return {"macro_recall": recall, "macro_precision": precision, "macro_f1": f1}
 
 
 def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:

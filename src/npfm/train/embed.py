@@ -11,11 +11,12 @@
     embedding       list<fixed_size_list<float32, d>>, row i embeds hit ``hit_index[i]``
 
 Layers: "last" is the final backbone layer, "all" writes one column per layer
-(``layer_00``, ``layer_01``, ...) instead of ``embedding``, and "mix" is the plain mean
-over layers (a learned mix belongs to downstream adapters). Outputs are the backbone's
-residual stream, before the pretraining head's final norm. ``out/embeddings.json``
-(written last) records the layers, width, model config, checkpoint and its weights'
-sha256, the corpus manifest's sha256, the split and counts.
+(``layer_00`` the token embedding, ``layer_01``... each block) instead of ``embedding``,
+and "mix" is the plain mean over those layers (a learned mix belongs to downstream
+adapters). Outputs are the backbone's residual stream, before the pretraining head's
+final norm. ``out/embeddings.json`` (written last) records the layers, width, model
+config, checkpoint and its weights' sha256, the corpus manifest's sha256, the split and
+counts.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def embed(run_dir: Path, corpus: Path, out: Path, *, split: str | None = None,
     if parts:
         files.append(f"part-{len(files):05d}.parquet")
         _write(out / files[-1], parts)
-    n_layers = len(list(model.backbone.get_submodule("layers").children()))
+    n_layers = 1 + len(list(model.backbone.get_submodule("layers").children()))
     width = int(model.norm.normalized_shape[0])
     summary = {
         "layers": layers, "n_layers": n_layers,
