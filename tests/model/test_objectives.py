@@ -18,6 +18,7 @@ from npfm.model.objectives import (
     relative_targets,
 )
 from npfm.model.serialize import cylindrical, raster_order
+from npfm.model.two_view import TwoViewObjective, variance_hinge
 
 
 def _brute_force(pos: np.ndarray, r: np.ndarray, cu: list[int], k: int,
@@ -198,3 +199,24 @@ def test_object_knnn_neighbours_are_harder_and_wrap_in_phi() -> None:
     assert not valid[2].any()  # the hardest object has no target
     assert info.target is not None
     assert torch.equal(info.target, feats[:, :3])
+
+
+def test_two_view_objective_trains_without_collapse() -> None:
+    """Two masked views of the same tokens: finite loss, gradients into the encoder, and
+    the variance hinge that penalises collapsed projections only."""
+    torch.manual_seed(0)
+    assert variance_hinge(torch.randn(200, 8) * 3) == 0
+    assert variance_hinge(torch.ones(200, 8) + 1e-3 * torch.randn(200, 8)) > 0.9
+    encoder = torch.nn.Linear(8, 8)
+    objective = TwoViewObjective(8, mask_ratio=0.3)
+    tokens = torch.randn(50, 8)
+    gen = torch.Generator().manual_seed(1)
+    view = objective.view(tokens, gen)
+    assert (view == objective.mask_embedding).all(1).sum() == 15  # round(0.3 * 50) rows
+    loss, metrics = objective(encoder, tokens, torch.Generator().manual_seed(2))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert encoder.weight.grad is not None
+    assert encoder.weight.grad.abs().sum() > 0
+    assert -1 <= metrics["two_view_loss"] <= 1
+    assert metrics["two_view_std"] > 0.3

@@ -40,6 +40,7 @@ from npfm.model.tokenize import (
     hit_position,
     object_features,
 )
+from npfm.model.two_view import TwoViewObjective
 
 Objective = KNNNObjective | MaskedHitObjective
 
@@ -54,15 +55,17 @@ def _backbone(kind: str, size: str) -> tuple[nn.Module, int]:
     raise ValueError(f"unknown backbone {kind!r}; use mamba2 or attention")
 
 
-def _objective(config: Any, width: int, n_features: int) -> Objective:
+def _objective(config: Any, width: int, n_features: int) -> Objective | TwoViewObjective:
+    if config.objective == "two_view":
+        return TwoViewObjective(width)
     if config.objective == "masked":
         return MaskedHitObjective(width, n_features)
     return KNNNObjective(width, config.k, leak_free=config.objective == "knnn_leakfree")
 
 
 class FoundationModel(nn.Module):
-    """Hit (and object) tokens through a Mamba-2 or attention backbone, trained by kNNN
-    or masking."""
+    """Hit (and object) tokens through a Mamba-2 or attention backbone, trained by masked
+    modelling, kNNN or two-view self-distillation."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -74,10 +77,11 @@ class FoundationModel(nn.Module):
         self.objective = _objective(config, width, len(HIT_FEATURES))
         # Built last, so hit-only parameters start as without object tokens.
         self.object_tokenizer: ObjectTokenizer | None = None
-        self.object_objective: Objective | None = None
+        self.object_objective: Objective | TwoViewObjective | None = None
         if getattr(config, "objects", False):
             self.object_tokenizer = ObjectTokenizer(width, seed=config.seed)
-            self.object_objective = _objective(config, width, len(OBJECT_FEATURES))
+            if config.objective != "two_view":  # two views cover every token at once
+                self.object_objective = _objective(config, width, len(OBJECT_FEATURES))
 
     def serialise(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Permutation into serialised order, cut to ``max_hits`` per event, and the new
@@ -131,9 +135,12 @@ class FoundationModel(nn.Module):
         seq = self.sequence(batch, objects)
         tokens = seq.tokens
         mask = None
+        generator = torch.Generator(device=tokens.device)
+        generator.manual_seed(self.config.seed * 1_000_003 + step)
+        if isinstance(self.objective, TwoViewObjective):
+            return self.objective(lambda view: self.norm(
+                self.backbone(view, seq.cu_seqlens)[-1]), tokens, generator)
         if isinstance(self.objective, MaskedHitObjective):
-            generator = torch.Generator(device=tokens.device)
-            generator.manual_seed(self.config.seed * 1_000_003 + step)
             mask = self.objective.choose_mask(len(tokens), generator)
             tokens = self.objective.apply_mask(tokens, _rows(mask, seq.hits.slots))
             if isinstance(self.object_objective, MaskedHitObjective):
@@ -143,7 +150,7 @@ class FoundationModel(nn.Module):
         info = hit_info(seq.hits.features, seq.hits.cu_seqlens,
                         None if mask is None else mask[seq.hits.slots])
         loss, metrics = self.objective(hidden[seq.hits.slots], info)
-        if self.object_objective is None:
+        if not isinstance(self.object_objective, KNNNObjective | MaskedHitObjective):
             return loss, metrics
         object_mask = None if mask is None else mask[seq.objects.slots]
         object_loss, object_metrics = self.object_objective(

@@ -6,7 +6,7 @@
     backbone: mamba2                     # or attention
     size: tiny                           # model family name (npfm.model.family)
     order: raster                        # raster, hilbert, zorder, radial
-    objective: masked                    # masked, knnn, knnn_leakfree (docs/model.md)
+    objective: masked                    # masked, knnn, knnn_leakfree, two_view (docs/model.md)
     k: 30
     batch_events: 8
     steps: 200
@@ -94,9 +94,9 @@ def load_config(path: Path | str, **overrides: Any) -> PretrainConfig:
     for key in ("steps", "batch_events", "k", "checkpoint_every", "max_hits"):
         if getattr(config, key) < 1:
             raise NpfmError(f"{path} {key}", f"{getattr(config, key)} must be >= 1", "fix it")
-    if config.objective not in ("knnn", "knnn_leakfree", "masked"):
+    if config.objective not in ("knnn", "knnn_leakfree", "masked", "two_view"):
         raise NpfmError(f"{path} objective", f"unknown objective {config.objective!r}",
-                        "use knnn, knnn_leakfree or masked")
+                        "use masked, knnn, knnn_leakfree or two_view")
     if config.parallel not in ("ddp", "fsdp"):
         raise NpfmError(f"{path} parallel", f"unknown mode {config.parallel!r}",
                         "use ddp or fsdp")
