@@ -105,6 +105,7 @@ def _study(tmp_path: Path, corpora: dict[str, Path]) -> Path:
                      "m3": {"baseline": "tpc", "extended": ["mixed"], "tasks": ["noise"]}},
         "zeus_eic": {"run": "mixed", "corpus": "zeus", "tasks": ["ep_kinematics"],
                      "modes": ["frozen", "adapter_only"], "seeds": [1]},
+        "probe": {"corpus": "sphenix", "runs": ["mixed"], "events": 6},
     }
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -128,7 +129,8 @@ def test_micro_study_writes_results_plots_and_report_and_resumes(
     result = runner.invoke(app, ["study", "all", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     for name in ("data_efficiency.json", "data_efficiency.png", "transfer.json",
-                 "transfer.png", "zeus_eic.json", "verdicts.json", "report.html"):
+                 "transfer.png", "zeus_eic.json", "verdicts.json", "report.html",
+                 "probe.json"):
         assert (out / name).stat().st_size > 0, name
     cells = (out / "cells.jsonl").read_text().splitlines()
     # 2 sizes x 3 modes + 2 tasks x (2 runs + floor) + 2 modes, less the shared cells
@@ -140,6 +142,9 @@ def test_micro_study_writes_results_plots_and_report_and_resumes(
     page = (out / "report.html").read_text()
     assert all(f">{m}<" in page for m in ("M1", "M2", "M3", "M4"))
     assert "data:image/png;base64," in page
+    assert "Representation probe" in page
+    probe = json.loads((out / "probe.json").read_text())["runs"]["mixed"]
+    assert 0 < probe["knn_purity"]["raw"]["value"] <= 1
     first = json.loads(cells[0])["provenance"]["checkpoint_sha256"]
     assert first[:12] in page
     before = (out / "transfer.json").read_text()
