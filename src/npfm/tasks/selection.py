@@ -19,19 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
 from npfm.tasks import metrics
 from npfm.tasks.data import TaskEvent
 from npfm.tasks.heads import condense
-from npfm.tasks.specs import (
-    IGNORE,
-    LOWER_IS_BETTER,
-    SILICON,
-    Task,
-    per_track,
-    track_objects,
-)
+from npfm.tasks.specs import IGNORE, LOWER_IS_BETTER, Task, mean_ari, per_track
 
 #: Condensation (t_beta, t_distance) grids: coarse while training, wide at the end.
 COARSE_GRID = tuple(itertools.product((0.2, 0.5), (0.3, 0.7)))
@@ -44,17 +36,8 @@ class HeadCollapsed(NpfmError):
 
 
 def _ari(task: Task, events: Sequence[TaskEvent], labels: Sequence[np.ndarray]) -> float:
-    """Per-event mean ARI (noise as its own cluster), on silicon hits for silicon_ari."""
-    silicon = [vocabulary.code("subsystems", s) for s in SILICON]
-    truth, pred, index = [], [], []
-    for i, (event, label) in enumerate(zip(events, labels, strict=True)):
-        keep = (np.isin(event.hit("hit_subsystem"), silicon) if task.headline == "silicon_ari"
-                else np.ones(event.n_hits, bool))
-        truth.append(track_objects(event)[keep])
-        pred.append(np.asarray(label)[keep])
-        index.append(np.full(int(keep.sum()), i))
-    t, p, e = (np.concatenate(x) for x in (truth, pred, index))
-    return float(metrics.ari_per_event(t, p, e)["mean"]) if len(t) else float("nan")
+    """Per-event mean ARI, on the silicon hits when that is the task's headline."""
+    return mean_ari(events, labels, silicon_only=task.headline == "silicon_ari")
 
 
 def headline_value(task: Task, events: Sequence[TaskEvent], outputs: Sequence[Any]) -> float:

@@ -9,7 +9,7 @@ not trained on or scored. Every score is computed over the test events and carri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,11 +203,20 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
     return out
 
 
-def mean_ari(events: list[TaskEvent], labels: list[np.ndarray]) -> float:
-    """Per-event mean ARI (noise as its own cluster), without an interval."""
-    truth = np.concatenate([track_objects(e) for e in events])
-    index = np.concatenate([np.full(e.n_hits, i) for i, e in enumerate(events)])
-    return float(metrics.ari_per_event(truth, np.concatenate(labels), index)["mean"])
+def mean_ari(events: Sequence[TaskEvent], labels: Sequence[np.ndarray],
+             silicon_only: bool = False) -> float:
+    """Per-event mean ARI (noise as its own cluster), without an interval; on the MVTX
+    and INTT hits alone with ``silicon_only``. NaN if no hit is scored."""
+    silicon = [vocabulary.code("subsystems", s) for s in SILICON]
+    truth, pred, index = [], [], []
+    for i, (event, label) in enumerate(zip(events, labels, strict=True)):
+        keep = (np.isin(event.hit("hit_subsystem"), silicon) if silicon_only
+                else np.ones(event.n_hits, bool))
+        truth.append(track_objects(event)[keep])
+        pred.append(np.asarray(label)[keep])
+        index.append(np.full(int(keep.sum()), i))
+    t, p, e = (np.concatenate(x) for x in (truth, pred, index))
+    return float(metrics.ari_per_event(t, p, e)["mean"]) if len(t) else float("nan")
 
 
 def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
