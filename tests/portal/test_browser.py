@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from tests.portal.conftest import Portal
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,9 +37,11 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text)
+              if "Content Security Policy" in msg.text else None)
     yield opened
     context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations: {errors}"
 
 
 def shot(page: Page, name: str) -> None:
@@ -99,3 +102,13 @@ def test_search_open_dataset_and_use_the_event_display(page: Page, live_server: 
     page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200-copy']}/curation")
     expect(page.locator(".suggestion[data-field=facility]")).to_contain_text("RHIC")
     shot(page, "06-curation.png")
+
+
+def test_the_content_security_policy_is_enforced(browser: Browser, live_server: str) -> None:
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.goto(live_server + "/")
+    with pytest.raises(PlaywrightError, match="violates the following Content Security"):
+        opened.add_script_tag(content="window.injected = 1;")
+    assert opened.evaluate("typeof window.injected") == "undefined"
+    context.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,10 +19,10 @@ from npfm.catalog.models import open_catalog
 from npfm.events.errors import NpfmError
 from npfm.portal.downloads import Adler32Cache
 from npfm.portal.embedding import EmbeddingCache
+from npfm.portal.security import Guard, docs_policy, invalid_request, short
 
 HERE = Path(__file__).parent
-#: Largest request body accepted, bytes (writes are small JSON documents).
-MAX_BODY = 64 * 1024
+OPENAPI, DOCS = "/api/v1/openapi.json", "/api/v1/docs"
 
 
 @dataclass
@@ -44,27 +46,25 @@ def create_app(catalog_url: str) -> FastAPI:
     app = FastAPI(title="npfm discovery portal", version=__version__,
                   description="Search, inspect and download the datasets of the npfm "
                   "catalog. Reads are public; writes need `Authorization: Bearer <token>`.",
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+                  openapi_url=OPENAPI, docs_url=None, redoc_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.state.portal = PortalState(open_catalog(catalog_url), templates)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(routes_files.router)
     app.include_router(api.router, prefix="/api/v1")
+    docs = get_swagger_ui_html(openapi_url=OPENAPI, title=f"{app.title} API").body
 
-    @app.middleware("http")
-    async def limit_body(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            return JSONResponse({"detail": "send the body with a Content-Length"}, 411)
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
-        return await call_next(request)
+    @app.get(DOCS, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(docs)
+
+    app.add_middleware(Guard, policies={DOCS: docs_policy(bytes(docs).decode())})
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.exception_handler(NpfmError)
     async def npfm_error(request: Request, exc: NpfmError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 422)
+        return JSONResponse({"detail": short(str(exc))}, 422)
 
     return app
 

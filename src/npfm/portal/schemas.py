@@ -26,7 +26,8 @@ class SearchParams(BaseModel):
     facility: str | None = Field(None, max_length=128)
     experiment: str | None = Field(None, max_length=128)
     collision_system: str | None = Field(None, max_length=64)
-    energy_gev: float | None = Field(None, ge=0, le=1e7, description="sqrt(s), GeV")
+    energy_gev: float | None = Field(None, ge=0, le=1e7, allow_inf_nan=False,
+                                     description="sqrt(s), GeV")
     detector: str | None = Field(None, max_length=128)
     data_level: str | None = Field(None, max_length=64)
     license: str | None = Field(None, max_length=512)
@@ -108,7 +109,8 @@ class AnnotationIn(BaseModel):
     experiment: Label | None = None
     collision_system: Annotated[str, Field(min_length=1, max_length=64,
                                            pattern=r"^[A-Za-z0-9+\-]+$")] | None = None
-    energy_gev: float | None = Field(None, gt=0, le=1e7, description="sqrt(s), GeV")
+    energy_gev: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
+                                     description="sqrt(s), GeV")
     detector: Label | None = None
     data_level: Label | None = None
     license: Annotated[str, Field(min_length=1, max_length=512,
