@@ -1,20 +1,31 @@
-"""Simulation + writing throughput per core against Pythia generation alone, in one run.
+"""Simulation throughput per core against Pythia's own event loop, stage by stage.
 
     .venv/bin/python bench/simulation_throughput.py [--events 400]
 
-For sphenix x pp200 and aleph x ee_z, on one core: generate ``--events`` events with
-Pythia (timed after initialisation), then (after a small untimed warm-up) simulate
-the same events (batches of ``SIM_BATCH``), build the Arrow table and write a
-checksummed shard (timed). Prints events/s of each step and the ratio
-simulation / generation (goal: >= 0.5).
+For sphenix x pp200 and aleph x ee_z, in one process on one core, with the settings and
+seed of ``npfm.physics.generate(physics, n, seed=SEED)``:
+
+1. Pythia alone: ``pythia.next()`` on a bare initialised generator (the reference);
+2. the stages, on another generator with the same seed (so the same events): Pythia,
+   record conversion (``convert`` with beam info, truth, beam spot and overlay), simulation
+   (batches of ``SIM_BATCH``), Arrow table building, and writing the checksummed shard;
+3. end to end: ``generate`` -> ``simulate_events`` -> ``events_to_table`` ->
+   ``write_indexed_shard``, as ``npfm simulate`` runs a shard.
+
+Pythia's initialisation is not timed; the rest is timed after a two-event warm-up
+(imports, geometry tables). Prints events/s and the share of each stage, and the ratio
+of end-to-end events/s to Pythia-alone events/s (goal: >= 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,43 +34,104 @@ from npfm.detectors.production import SIM_BATCH
 from npfm.events.build import events_to_table
 from npfm.events.writer import write_indexed_shard
 from npfm.physics import generate
+from npfm.physics.configs import PYTHIA_CONFIGS
+from npfm.physics.generate import resolve_options
+from npfm.physics.overlay import BeamSpot, overlay
+from npfm.physics.pythia_source import PythiaGenerator, beam_info, convert
 
 PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"))
+SEED = 12345
+STAGES = ("pythia", "convert", "simulate", "table", "write")
 
 
-def measure(detector: str, physics: str, n: int, out: Path) -> tuple[float, float, int]:
-    stream = generate(physics, n + 1, seed=12345)
-    next(stream)  # initialisation and the first event are not timed
+def _pythia(physics: str) -> PythiaGenerator:
+    config = PYTHIA_CONFIGS[physics]
+    gen = PythiaGenerator(config.pythia_settings(resolve_options(physics, {})), SEED)
+    gen.next()  # first event, untimed like the initialisation
+    return gen
+
+
+def pythia_alone(physics: str, n: int) -> float:
+    """Seconds for ``n`` ``Pythia::next()`` calls."""
+    gen = _pythia(physics)
     start = time.perf_counter()
-    generated = list(stream)
-    t_gen = time.perf_counter() - start
-    geometry = load_geometry(detector)
-    rng = np.random.default_rng(1)
-    # One-time start-up, untimed like Pythia's initialisation: imports (pyarrow loads
-    # pandas on its first numpy conversion) and geometry tables.
-    write_indexed_shard(out, 1, events_to_table(simulate_events(generated[:2], geometry, rng)))
+    for _ in range(n):
+        gen.next()
+    return time.perf_counter() - start
+
+
+def simulate_all(batches: Iterator[list[Any]], detector: str) -> list[dict[str, Any]]:
+    """Simulate batches of generated events in order, as a production shard does."""
+    geometry, rng = load_geometry(detector), np.random.default_rng(1)
+    events: list[dict[str, Any]] = []
+    for batch in batches:
+        events += simulate_events(batch, geometry, rng, first_event=len(events))
+    return events
+
+
+def _batches(records: Iterator[Any]) -> Iterator[list[Any]]:
+    return iter(lambda: list(itertools.islice(records, SIM_BATCH)), [])
+
+
+def stages(detector: str, physics: str, n: int, out: Path) -> dict[str, float]:
+    """Seconds spent in each of ``STAGES`` for ``n`` events."""
+    gen = _pythia(physics)
+    config = PYTHIA_CONFIGS[physics]
+    spot, rng = BeamSpot(), np.random.default_rng(1)
+    info = {"facility": config.facility, "vertex_x": 0.0, "vertex_y": 0.0, "vertex_z": 0.0}
+    times = dict.fromkeys(STAGES, 0.0)
+    generated = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        event = gen.next()
+        t1 = time.perf_counter()
+        truth = config.truth(event) if config.truth else {}
+        record = convert(event, {**info, **beam_info(event), **truth})
+        generated.append(overlay(spot.smear(record, rng), []))
+        times["pythia"] += t1 - t0
+        times["convert"] += time.perf_counter() - t1
+    t0 = time.perf_counter()
+    events = simulate_all(_batches(iter(generated)), detector)
+    t1 = time.perf_counter()
+    table = events_to_table(events)
+    t2 = time.perf_counter()
+    write_indexed_shard(out, 0, table)
+    times.update(simulate=t1 - t0, table=t2 - t1, write=time.perf_counter() - t2)
+    return times
+
+
+def end_to_end(detector: str, physics: str, n: int, out: Path) -> float:
+    """Seconds for ``n`` events through npfm's own path (Pythia initialisation excluded)."""
+    stream = generate(physics, n + 1, seed=SEED)
+    next(stream)
     start = time.perf_counter()
-    events = []
-    for i in range(0, n, SIM_BATCH):
-        events += simulate_events(generated[i:i + SIM_BATCH], geometry, rng, first_event=i)
-    entry = write_indexed_shard(out, 0, events_to_table(events))
-    t_sim = time.perf_counter() - start
-    return t_gen, t_sim, entry["hits"]
+    write_indexed_shard(out, 1, events_to_table(simulate_all(_batches(stream), detector)))
+    return time.perf_counter() - start
+
+
+def warm_up(detector: str, physics: str, out: Path) -> None:
+    """Imports (pyarrow loads pandas on its first numpy conversion) and geometry."""
+    events = simulate_all(iter([list(generate(physics, 2, seed=SEED))]), detector)
+    write_indexed_shard(out, 2, events_to_table(events))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400)
-    args = parser.parse_args()
-    n = args.events
-    print(f"{n} events per pair, one process; best single run")
-    print(f"{'pair':16s} {'gen ev/s':>9s} {'sim+write ev/s':>15s} {'hits/ev':>8s} "
-          f"{'ratio':>6s} {'end-to-end ev/s':>16s}")
+    n = parser.parse_args().events
+    print(f"{n} events per pair, one process, seed {SEED}")
     for detector, physics in PAIRS:
         with tempfile.TemporaryDirectory() as tmp:
-            t_gen, t_sim, hits = measure(detector, physics, n, Path(tmp))
-        print(f"{detector + ' x ' + physics:16s} {n / t_gen:9.0f} {n / t_sim:15.0f} "
-              f"{hits / n:8.0f} {t_gen / t_sim:6.2f} {n / (t_gen + t_sim):16.0f}")
+            warm_up(detector, physics, Path(tmp))
+            t_alone = pythia_alone(physics, n)
+            times = stages(detector, physics, n, Path(tmp))
+            t_e2e = end_to_end(detector, physics, n, Path(tmp))
+        total = sum(times.values())
+        print(f"\n{detector} x {physics}: Pythia alone {n / t_alone:,.0f} ev/s")
+        for stage in STAGES:
+            print(f"  {stage:9s} {n / times[stage]:9,.0f} ev/s  {times[stage] / total:6.1%}")
+        print(f"  end to end {n / t_e2e:8,.0f} ev/s  ratio to Pythia alone "
+              f"{t_alone / t_e2e:.3f}")
 
 
 if __name__ == "__main__":
