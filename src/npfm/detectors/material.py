@@ -140,6 +140,9 @@ def collision_deposit(p: Array, mass: Array, charge: Array, z_over_a: Array,
     counts = rng.poisson(mean / _power_law_mean(e_min_mev, e_hi, exponent))
     out = np.zeros(n)
     ends = np.cumsum(counts)
+    # per deposit (element-wise the same values as per collision): the CDF bounds
+    g = 1.0 - exponent
+    lo, hi, inv_g = e_min_mev ** g, e_hi ** g, 1.0 / g
     start = 0
     while start < n:  # chunks of whole deposits, about _CHUNK collisions each
         stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + _CHUNK,
@@ -147,10 +150,8 @@ def collision_deposit(p: Array, mass: Array, charge: Array, z_over_a: Array,
         stop = min(stop, n)
         c = counts[start:stop]
         owner = np.repeat(np.arange(start, stop), c)
-        g = 1.0 - exponent[owner]
-        lo, hi = e_min_mev[owner] ** g, e_hi[owner] ** g
         u = rng.random(len(owner))
-        energy = ((1.0 - u) * lo + u * hi) ** (1.0 / g)
+        energy = ((1.0 - u) * lo[owner] + u * hi[owner]) ** inv_g[owner]
         out[start:stop] = np.bincount(owner - start, weights=energy, minlength=stop - start)
         start = stop
     return out * 1e-3

@@ -14,6 +14,7 @@ from typing import Any
 
 from npfm.physics.pythia_source import PythiaGenerator, beam_info, convert
 from npfm.physics.record import GeneratedEvent
+from npfm.physics.record_view import ParticleReader
 from npfm.physics.truth import dis_kinematics, quark_flavour
 
 #: Tune name -> (Pythia settings, label for info["generator_tune"]).
@@ -50,7 +51,8 @@ class PythiaConfig:
     process: str
     settings: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)  # config-specific defaults
-    truth: Callable[[Any], dict[str, Any]] | None = None
+    #: (Pythia event, its ``RECORD`` array) -> event-level truth for ``info``
+    truth: Callable[[Any, Any], dict[str, Any]] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """Option defaults: ``long_lived_decays`` plus the config-specific ones."""
@@ -87,9 +89,11 @@ class PythiaConfig:
                 "generator_tune": TUNES[options.get("tune", "monash")][1],
                 "generator_seed": seed,
                 "vertex_x": 0.0, "vertex_y": 0.0, "vertex_z": 0.0}
+        reader = ParticleReader()
         for event in gen.events():
-            truth = self.truth(event) if self.truth else {}
-            yield convert(event, {**info, **beam_info(event), **truth})
+            record = reader(event)
+            truth = self.truth(event, record) if self.truth else {}
+            yield convert(record, {**info, **beam_info(record), **truth})
 
 
 PYTHIA_CONFIGS: Mapping[str, PythiaConfig] = MappingProxyType({c.name: c for c in (

@@ -79,36 +79,36 @@ class PythiaGenerator:
         return f"{self.pythia.settings.parm('Pythia:versionNumber'):.3f}"
 
 
-def beam_info(event: Any) -> dict[str, Any]:
-    """``info`` beam fields and sqrt_s (GeV, per nucleon) from the beams of a Pythia event.
+def beam_info(record: np.ndarray) -> dict[str, Any]:
+    """``info`` beam fields and sqrt_s (GeV, per nucleon) from the beams (entries 1 and 2)
+    of a ``RECORD`` array.
 
     Nuclear beams (PDG code 10LZZZAAAI) are scaled to one nucleon.
     """
     info: dict[str, Any] = {}
     p4 = np.zeros(4)
     for i in (1, 2):
-        pdg = event[i].id()
+        pdg = int(record["id"][i])
         nucleons = (pdg // 10) % 1000 if pdg > 1_000_000_000 else 1
-        beam = np.array([event[i].e(), event[i].px(), event[i].py(), event[i].pz()]) / nucleons
+        beam = np.array([float(record[name][i]) for name in ("e", "px", "py", "pz")]
+                        ) / nucleons
         p4 += beam
         info[f"beam{i}_pdg"], info[f"beam{i}_energy"] = pdg, round(float(beam[0]), 6)
     info["sqrt_s"] = round(float(np.sqrt(p4[0] ** 2 - p4[1:] @ p4[1:])), 6)
     return info
 
 
-def convert(event: Any, info: dict[str, Any]) -> GeneratedEvent:
-    """Pythia event record -> ``GeneratedEvent`` with every entry but the system line 0.
+def convert(record: np.ndarray, info: dict[str, Any]) -> GeneratedEvent:
+    """Pythia event record as a ``RECORD`` array (``npfm.physics.record_view``) ->
+    ``GeneratedEvent`` with every entry but the system line 0.
 
     Pythia index i becomes array index i - 1; ``parent`` is the first mother. ``primary``
     is False for decay products of particles with c*tau0 > ``DISPLACED_TAU0_MM`` and for
     all their descendants (the collision itself is at the origin).
     """
-    rows = np.array([(p.id(), p.charge(), p.px(), p.py(), p.pz(), p.e(), p.m(), p.xProd(),
-                      p.yProd(), p.zProd(), p.tProd(), p.mother1(), p.isFinal(), p.tau0(),
-                      p.statusAbs()) for p in event], dtype=np.float64)
-    mother = rows[:, 11].astype(np.int64)
-    status = rows[:, 14]
-    displaced = ((rows[mother, 13] > DISPLACED_TAU0_MM) & (status >= _DECAY_STATUS[0])
+    mother = record["mother1"].astype(np.int64)
+    status = np.abs(record["status"])
+    displaced = ((record["tau0"][mother] > DISPLACED_TAU0_MM) & (status >= _DECAY_STATUS[0])
                  & (status <= _DECAY_STATUS[1]))
     # Propagate down the mother chains (mothers may sit after daughters in Pythia's record).
     while True:
@@ -116,11 +116,11 @@ def convert(event: Any, info: dict[str, Any]) -> GeneratedEvent:
         if np.array_equal(nxt, displaced):
             break
         displaced = nxt
-    rows, mother, displaced = rows[1:], mother[1:], displaced[1:]
+    rows, mother, displaced = record[1:], mother[1:], displaced[1:]
     return GeneratedEvent(
-        pdg=rows[:, 0].astype(np.int32), charge=rows[:, 1].astype(np.float32),
-        px=rows[:, 2].copy(), py=rows[:, 3].copy(), pz=rows[:, 4].copy(),
-        energy=rows[:, 5].copy(), mass=rows[:, 6].copy(),
-        vx=rows[:, 7] / _MM_PER_CM, vy=rows[:, 8] / _MM_PER_CM, vz=rows[:, 9] / _MM_PER_CM,
-        vt=rows[:, 10] / _MM_PER_NS, parent=(mother - 1).astype(np.int32),
-        primary=~displaced, final=rows[:, 12].astype(bool), info=info)
+        pdg=rows["id"].astype(np.int32), charge=rows["charge"].astype(np.float32),
+        px=rows["px"].copy(), py=rows["py"].copy(), pz=rows["pz"].copy(),
+        energy=rows["e"].copy(), mass=rows["m"].copy(),
+        vx=rows["x"] / _MM_PER_CM, vy=rows["y"] / _MM_PER_CM, vz=rows["z"] / _MM_PER_CM,
+        vt=rows["t"] / _MM_PER_NS, parent=(mother - 1).astype(np.int32),
+        primary=~displaced, final=rows["status"] > 0, info=info)

@@ -1,23 +1,32 @@
-"""Event-level truth read from a Pythia event record (indices are array indices, i.e.
-Pythia index - 1, matching ``pythia_source.convert``)."""
+"""Event-level truth read from a Pythia event record and its ``RECORD`` array
+(``npfm.physics.record_view``); indices in the output are array indices, i.e. Pythia
+index - 1, matching ``pythia_source.convert``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 _Z = 23  # PDG id of the gamma*/Z0 in Pythia's f fbar -> gamma*/Z0 process
 _ELECTRON = 11
 
 
-def quark_flavour(event: Any) -> dict[str, Any]:
+def _entries(record: np.ndarray, pdg_abs: int, status_abs: int) -> list[int]:
+    """Pythia indices of the entries with |id| = ``pdg_abs`` and |status| = ``status_abs``."""
+    found = (np.abs(record["id"]) == pdg_abs) & (np.abs(record["status"]) == status_abs)
+    return np.flatnonzero(found).tolist()
+
+
+def quark_flavour(event: Any, record: np.ndarray) -> dict[str, Any]:
     """``truth_quark_flavour`` (1..5 = d,u,s,c,b) of the single hard gamma*/Z0 -> q qbar.
 
     Empty when the hard process has no single gamma*/Z0 decaying to quarks (e.g. WW, ZZ).
     """
-    bosons = [p for p in event if p.idAbs() == _Z and p.statusAbs() == 22]
+    bosons = _entries(record, _Z, 22)
     if len(bosons) != 1:
         return {}
-    last_copy = event[bosons[0].iBotCopyId()]  # after recoil copies from ISR
+    last_copy = event[event[bosons[0]].iBotCopyId()]  # after recoil copies from ISR
     flavour = event[last_copy.daughter1()].idAbs()
     return {"truth_quark_flavour": flavour} if 1 <= flavour <= 5 else {}
 
@@ -26,7 +35,7 @@ def _dot(a: Any, b: Any) -> float:
     return float(a.e() * b.e() - a.px() * b.px() - a.py() * b.py() - a.pz() * b.pz())
 
 
-def dis_kinematics(event: Any) -> dict[str, Any]:
+def dis_kinematics(event: Any, record: np.ndarray) -> dict[str, Any]:
     """DIS truth x, Q^2 (GeV^2), y and the scattered lepton's array index.
 
     Kinematics use the beams and the outgoing lepton of the hard process:
@@ -38,7 +47,7 @@ def dis_kinematics(event: Any) -> dict[str, Any]:
     beams = [event[1], event[2]]
     lepton_beam = next(b for b in beams if b.idAbs() == _ELECTRON)
     hadron_beam = next(b for b in beams if b.idAbs() != _ELECTRON)
-    scattered = next(p for p in event if p.statusAbs() == 23 and p.idAbs() == _ELECTRON)
+    scattered = event[_entries(record, _ELECTRON, 23)[0]]
     k, kp, big_p = lepton_beam.p(), scattered.p(), hadron_beam.p()
     q = k - kp
     q2 = -_dot(q, q)
