@@ -37,7 +37,8 @@ from npfm.physics import generate
 from npfm.physics.configs import PYTHIA_CONFIGS
 from npfm.physics.generate import resolve_options
 from npfm.physics.overlay import BeamSpot, overlay
-from npfm.physics.pythia_source import PythiaGenerator, beam_info, convert
+from npfm.physics.pythia_source import PythiaGenerator
+from npfm.physics.record_view import ParticleReader
 
 PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"))
 SEED = 12345
@@ -80,14 +81,13 @@ def stages(detector: str, physics: str, n: int, out: Path) -> dict[str, float]:
     spot, rng = BeamSpot(), np.random.default_rng(1)
     info = {"facility": config.facility, "vertex_x": 0.0, "vertex_y": 0.0, "vertex_z": 0.0}
     times = dict.fromkeys(STAGES, 0.0)
+    reader = ParticleReader()
     generated = []
     for _ in range(n):
         t0 = time.perf_counter()
         event = gen.next()
         t1 = time.perf_counter()
-        truth = config.truth(event) if config.truth else {}
-        record = convert(event, {**info, **beam_info(event), **truth})
-        generated.append(overlay(spot.smear(record, rng), []))
+        generated.append(overlay(spot.smear(config.to_event(event, reader, info), rng), []))
         times["pythia"] += t1 - t0
         times["convert"] += time.perf_counter() - t1
     t0 = time.perf_counter()

@@ -91,9 +91,14 @@ class PythiaConfig:
                 "vertex_x": 0.0, "vertex_y": 0.0, "vertex_z": 0.0}
         reader = ParticleReader()
         for event in gen.events():
-            record = reader(event)
-            truth = self.truth(event, record) if self.truth else {}
-            yield convert(record, {**info, **beam_info(record), **truth})
+            yield self.to_event(event, reader, info)
+
+    def to_event(self, event: Any, reader: ParticleReader, info: dict[str, Any]
+                 ) -> GeneratedEvent:
+        """A Pythia event record -> ``GeneratedEvent``; ``info``: the generator's fields."""
+        record = reader(event)
+        truth = self.truth(event, record) if self.truth else {}
+        return convert(record, {**info, **beam_info(record), **truth})
 
 
 PYTHIA_CONFIGS: Mapping[str, PythiaConfig] = MappingProxyType({c.name: c for c in (

@@ -36,6 +36,8 @@ def overlay(event: GeneratedEvent, others: Sequence[GeneratedEvent]) -> Generate
     ``info`` stays that of ``event`` (the triggered collision); the record has no
     per-particle collision tag, and ``primary`` refers to each particle's own collision.
     """
+    if not others:
+        return event
     events = [event, *others]
     offsets = np.cumsum([0] + [len(e) for e in events[:-1]])
     parent = np.concatenate([np.where(e.parent >= 0, e.parent + off, -1)

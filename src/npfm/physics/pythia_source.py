@@ -6,6 +6,7 @@ space-time coordinates in mm, times in mm/c. Here positions become cm and times 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pythia8mc
 
 from npfm.physics.record import GeneratedEvent
+from npfm.physics.record_view import RECORD
 
 #: Largest seed for which Pythia gives a unique, reproducible sequence; 0 would seed from
 #: the clock (Pythia 8.317 manual, "Random-Number Seed", ``Random:seed``).
@@ -85,17 +87,23 @@ def beam_info(record: np.ndarray) -> dict[str, Any]:
 
     Nuclear beams (PDG code 10LZZZAAAI) are scaled to one nucleon.
     """
+    return dict(_beam_info(record[1:3].tobytes()))
+
+
+@functools.lru_cache(maxsize=64)
+def _beam_info(beams: bytes) -> tuple[tuple[str, Any], ...]:
+    record = np.frombuffer(beams, RECORD)
     info: dict[str, Any] = {}
     p4 = np.zeros(4)
-    for i in (1, 2):
+    for i in (0, 1):
         pdg = int(record["id"][i])
         nucleons = (pdg // 10) % 1000 if pdg > 1_000_000_000 else 1
         beam = np.array([float(record[name][i]) for name in ("e", "px", "py", "pz")]
                         ) / nucleons
         p4 += beam
-        info[f"beam{i}_pdg"], info[f"beam{i}_energy"] = pdg, round(float(beam[0]), 6)
+        info[f"beam{i + 1}_pdg"], info[f"beam{i + 1}_energy"] = pdg, round(float(beam[0]), 6)
     info["sqrt_s"] = round(float(np.sqrt(p4[0] ** 2 - p4[1:] @ p4[1:])), 6)
-    return info
+    return tuple(info.items())
 
 
 def convert(record: np.ndarray, info: dict[str, Any]) -> GeneratedEvent:

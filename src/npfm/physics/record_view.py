@@ -69,12 +69,14 @@ class ParticleReader:
     """Reads Pythia event records of one generator as ``RECORD`` arrays.
 
     ``bulk``: None checks the layout on the first event; False always uses accessors.
-    Charge and c*tau0 are cached per PDG id (Pythia's particle data of the generator).
+    Charge and c*tau0 are cached per PDG id (Pythia's particle data of the generator,
+    read from the first particle of each species).
     """
 
     def __init__(self, bulk: bool | None = None) -> None:
         self.bulk = bulk
-        self._species: dict[int, tuple[float, float]] = {}
+        self._ids = np.zeros(0, np.int32)  # known PDG ids, sorted
+        self._data = np.zeros((0, 2), np.float64)  # their charge and c*tau0
 
     def __call__(self, event: Any) -> np.ndarray:
         if self.bulk is None:
@@ -89,11 +91,21 @@ class ParticleReader:
         out = np.empty(len(fields), RECORD)
         for name in fields.dtype.names or ():
             out[name] = fields[name]
-        species, first, inverse = np.unique(fields["id"], return_index=True,
-                                            return_inverse=True)
-        for pdg, i in zip(species.tolist(), first.tolist(), strict=True):
-            if pdg not in self._species:
-                self._species[pdg] = (event[i].charge(), event[i].tau0())
-        data = np.array([self._species[pdg] for pdg in species.tolist()], np.float64)
-        out["charge"], out["tau0"] = data[inverse, 0], data[inverse, 1]
+        rows = self._lookup(event, fields["id"])  # may extend self._data
+        data = self._data[rows]
+        out["charge"], out["tau0"] = data[:, 0], data[:, 1]
         return out
+
+    def _lookup(self, event: Any, ids: np.ndarray) -> np.ndarray:
+        """Rows of ``self._data`` for ``ids``, adding new species from ``event``."""
+        pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        if len(self._ids) and np.array_equal(self._ids[pos], ids):
+            return pos
+        new, first = np.unique(ids, return_index=True)
+        keep = ~np.isin(new, self._ids)
+        rows = [(event[i].charge(), event[i].tau0()) for i in first[keep].tolist()]
+        self._ids = np.concatenate((self._ids, new[keep]))
+        self._data = np.concatenate((self._data, np.array(rows, np.float64).reshape(-1, 2)))
+        order = np.argsort(self._ids)
+        self._ids, self._data = self._ids[order], self._data[order]
+        return np.searchsorted(self._ids, ids)
