@@ -162,8 +162,8 @@ def test_data_errors(tmp_path: Path) -> None:
     nan_x = HITS.set_column(1, "hx", pa.array([310.0, float("nan"), 330.0, 400.0]))
     no_z = HITS.set_column(3, "hz", pa.array([5.0, 6.0, None, 0.0]))
     lost = HITS.set_column(6, "pid", pa.array([10, 11, 99, 5]))
-    cases = [(nan_x, "hits.csv line 3 column hx: missing or NaN value"),
-             (no_z, "hits.csv line 4 column hz: missing or NaN value"),
+    cases = [(nan_x, "hits.csv line 3 column hx: missing, NaN or infinite value"),
+             (no_z, "hits.csv line 4 column hz: missing, NaN or infinite value"),
              (lost, "hits.csv line 4: particle key 99 not in the particle table of event 1")]
     for hits, message in cases:
         path = write(tmp_path, m, hits=hits)

@@ -16,6 +16,9 @@ import pyarrow as pa
 from npfm.events.errors import NpfmError
 from npfm.events.schema import BY_NAME, COLUMNS, Column, arrow_schema
 
+#: The most characters of a bad value that an error message repeats.
+ECHO_CHARS = 80
+
 #: numpy dtype of each Arrow element type of the schema (avoids importing pandas).
 _NUMPY_TYPES: dict[pa.DataType, type] = {
     pa.float32(): np.float32, pa.float64(): np.float64, pa.int8(): np.int8,
@@ -35,13 +38,31 @@ def events_to_table(events: Sequence[Mapping[str, Any]], source: str = "events")
 
 
 def _column(col: Column, values: list[Any], source: str) -> pa.Array:
+    element = col.type.value_type if pa.types.is_list(col.type) else col.type
     try:
         if col.level == "event":
             return pa.array(values, type=col.arrow_type)
         return _list_array(values, col.type)
+    except OverflowError:
+        raise NpfmError(f"{source} column {col.name}", f"value out of the {element} range "
+                        f"{_range(element)}", "check the source value (a damaged or "
+                        "mistyped number?)") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        problem = " ".join(str(exc).split())
+        if len(problem) > ECHO_CHARS:
+            problem = problem[:ECHO_CHARS] + "…"
         raise NpfmError(f"{source} column {col.name}", f"cannot store values as {col.type}: "
-                        f"{exc}", "pass numbers/strings of the documented type") from exc
+                        f"{problem}", "pass numbers/strings of the documented type") from None
+
+
+def _range(element: pa.DataType) -> str:
+    """The representable values of a numeric Arrow type, e.g. ``[-32768, 32767]``."""
+    dtype = _NUMPY_TYPES.get(element)
+    if dtype is None or dtype is np.bool_:
+        return ""
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else np.finfo(dtype)
+    return f"[{info.min:g}, {info.max:g}]" if isinstance(info, np.finfo) else \
+        f"[{info.min}, {info.max}]"
 
 
 def _list_array(values: list[Any], element: pa.DataType) -> pa.Array:
@@ -83,4 +104,11 @@ def _flat_values(arrays: list[np.ndarray], element: pa.DataType) -> pa.Array:
         return pa.array(flat, type=element)
     if flat.dtype == object or pa.types.is_string(element):  # None elements, mixed
         return pa.array(flat.tolist(), type=element)
-    return pa.array(flat.astype(_NUMPY_TYPES[element], copy=False), type=element)
+    dtype = _NUMPY_TYPES[element]
+    if flat.dtype != dtype and flat.dtype.kind in "iuf" and np.issubdtype(dtype, np.number):
+        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else np.finfo(dtype)
+        with np.errstate(invalid="ignore"):  # NaN compares False: the value checks see it
+            outside = (flat < info.min) | (flat > info.max)
+        if outside.any():  # a silent wrap-around (ints) or inf (float32) otherwise
+            raise OverflowError(f"{flat[outside][0]} outside {dtype.__name__}")
+    return pa.array(flat.astype(dtype, copy=False), type=element)

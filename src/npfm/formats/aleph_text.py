@@ -30,6 +30,16 @@ _VERTEX = re.compile(r"Primary vertex info\s+flag\s*=\s*(\S+)\s+vx\s*=\s*(\S+)\s
                      r"\s+ex\s*=\s*(\S+)\s+ey\s*=\s*(\S+)")
 _NUMERIC = ("px", "py", "pz", "m", "charge", "pwflag", "d0", "z0", "ntpc", "nitc", "nvdet")
 _POSITIONAL = {6: _NUMERIC[:6], 11: _NUMERIC}
+_POSITIONAL_MAX = max(_POSITIONAL)
+
+#: Longest line read, in characters: archive lines are under 200; a longer one is damage
+#: (reading it whole could cost gigabytes), refused with the file and line.
+MAX_LINE_CHARS = 4096
+#: The most characters of a bad token that an error message repeats.
+ECHO_CHARS = 80
+#: Run and event numbers are stored as int64; |momentum|, mass, charge as float32.
+_INT64_MAX = 2**63 - 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: The archive writes d0 = z0 = -999 for objects without a track (photons, neutral hadrons).
 NOT_MEASURED = -999.0
@@ -71,26 +81,50 @@ class AlephEvent:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+def clip(text: str) -> str:
+    """``text`` cut to ``ECHO_CHARS`` characters (with an ellipsis) for an error message."""
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…"
+
+
+def _number(token: str, key: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise ValueError(f"{key} {clip(token)!r} is not a number") from None
+    if not abs(value) <= _FLOAT32_MAX:  # NaN fails too
+        raise ValueError(f"{key} {clip(token)!r} is not a finite number within "
+                         f"+-{_FLOAT32_MAX:.3g}")
+    return value
+
+
+def _whole(token: str, key: str) -> int:
+    try:
+        return int(token)
+    except ValueError:
+        raise ValueError(f"{key} {clip(token)!r} is not a whole number") from None
+
+
 def _parse_object(text: str, where: str) -> dict[str, Any]:
     tokens = text.replace("=", " ").split()
     row: dict[str, Any] = {}
     try:
         if tokens[0] not in _NUMERIC:  # bare numbers
-            numbers = [float(t) for t in tokens]
-            if len(numbers) not in _POSITIONAL:
-                raise ValueError(f"{len(numbers)} bare numbers")
-            return dict(zip(_POSITIONAL[len(numbers)], numbers, strict=True))
+            if len(tokens) not in _POSITIONAL:
+                raise ValueError(f"{len(tokens)} bare numbers (expected 6 or 11), starting "
+                                 f"{clip(tokens[0])!r}")
+            return {k: _number(t, k) for k, t in zip(_POSITIONAL[len(tokens)], tokens,
+                                                    strict=True)}
         i = 0
         while i < len(tokens):
             key = tokens[i]
             if key == "pname":
                 row["pname"] = tokens[i + 1]
             elif key == "pid":
-                row["pid"] = int(tokens[i + 1])
+                row["pid"] = _whole(tokens[i + 1], key)
             elif key in _NUMERIC:
-                row[key] = float(tokens[i + 1])
+                row[key] = _number(tokens[i + 1], key)
             else:
-                raise ValueError(f"unknown field {key!r}")
+                raise ValueError(f"unknown field {clip(key)!r}")
             i += 2
     except (ValueError, IndexError) as exc:
         raise NpfmError(where, f"cannot parse object line ({exc})",
@@ -102,6 +136,50 @@ def _parse_object(text: str, where: str) -> dict[str, Any]:
     return row
 
 
+def _header(match: re.Match[str], where: str) -> AlephEvent:
+    if match["kind"] not in KINDS:
+        raise NpfmError(where, f"unknown header kind {clip(match['kind'])!r}",
+                        f"expected one of {', '.join(KINDS)}")
+    numbers = {k: int(match[k]) for k in ("run", "event")}
+    for key, value in numbers.items():
+        if abs(value) > _INT64_MAX:
+            raise NpfmError(f"{where} {key.upper()}", f"{clip(match[key])} is outside the "
+                            f"valid range -{_INT64_MAX}..{_INT64_MAX}",
+                            "restore the header from the archive (a damaged number?)")
+    try:
+        ecm = _number(match["ecm"], "ECM")
+    except ValueError as exc:
+        raise NpfmError(f"{where} ECM", str(exc), "give the energy in GeV") from None
+    return AlephEvent(match["kind"], numbers["run"], numbers["event"], ecm)
+
+
+def _outside(text: str, where: str) -> NpfmError:
+    """The error for a line before any header: the cleaned numeric-only layout of the
+    archive (object lines of bare numbers, no headers, no END_EVENT) is named as such."""
+    try:
+        numbers = [float(t) for t in text.split()[:_POSITIONAL_MAX]]
+    except ValueError:
+        numbers = []
+    if numbers:
+        return NpfmError(where, "the cleaned numeric-only ALEPH layout (bare-number object "
+                         "lines without RUN/EVENT headers or END_EVENT): it carries no event "
+                         "boundaries or run/event numbers, so npfm does not read it",
+                         "import the original archive file, with its headers")
+    return NpfmError(where, "object line outside an event", "each event starts with a "
+                     "'<KIND> RUN = r EVENT e ECM = E GEV' header; check the file is an MIT "
+                     "ALEPH archive file")
+
+
+def _lines(fh: Any, path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines, each read with a bounded buffer (``MAX_LINE_CHARS``)."""
+    for number, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise NpfmError(f"{path} line {number}", f"line longer than {MAX_LINE_CHARS} "
+                            "characters (archive lines are under 200)",
+                            "check the file is an MIT ALEPH archive file and not damaged")
+        yield number, line
+
+
 def read_aleph(path: Path, progress: Callable[[int], None] | None = None
                ) -> Iterator[AlephEvent]:
     """Stream the event blocks of one file; ``progress(bytes)`` reports reading."""
@@ -110,7 +188,7 @@ def read_aleph(path: Path, progress: Callable[[int], None] | None = None
     ended = False
     with open(path, encoding="ascii", errors="strict") as fh:
         try:
-            for number, line in enumerate(fh, start=1):
+            for number, line in _lines(fh, path):
                 if progress:
                     progress(len(line))
                 text, where = line.strip(), f"{path} line {number}"
@@ -131,15 +209,15 @@ def read_aleph(path: Path, progress: Callable[[int], None] | None = None
                     if current is not None:
                         raise NpfmError(where, "new header before END_EVENT (truncated event)",
                                         "restore the file from the archive")
-                    if match["kind"] not in KINDS:
-                        raise NpfmError(where, f"unknown header kind {match['kind']!r}",
-                                        f"expected one of {', '.join(KINDS)}")
-                    current = AlephEvent(match["kind"], int(match["run"]),
-                                         int(match["event"]), float(match["ecm"]))
+                    current = _header(match, where)
                 elif (vmatch := _VERTEX.search(text)) is not None and current is not None:
-                    current.vertex = tuple(float(v) for v in vmatch.groups())
+                    try:
+                        current.vertex = tuple(_number(v, "vertex") for v in vmatch.groups())
+                    except ValueError as exc:
+                        raise NpfmError(where, str(exc), "restore the line from the archive"
+                                        ) from None
                 elif current is None:
-                    raise NpfmError(where, "object line outside an event", "fix the file")
+                    raise _outside(text, where)
                 else:
                     current.rows.append(_parse_object(text, where))
         except UnicodeDecodeError:
@@ -252,7 +330,7 @@ def read_archive(paths: Sequence[Path], *, process: str | None = None,
     for path in sorted(Path(p) for p in paths):
         try:
             with open(path, encoding="ascii", errors="replace") as fh:
-                kind = fh.readline().split(" ", 1)[0]
+                kind = fh.readline(MAX_LINE_CHARS).split(" ", 1)[0]
         except OSError as exc:
             raise NpfmError(str(path), f"cannot be read ({exc.strerror})",
                             "check the path of the archive file") from None

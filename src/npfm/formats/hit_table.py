@@ -63,10 +63,17 @@ PARTICLE_KEYS: dict[str, tuple[str, str]] = {
     "vy": ("particle_vy", "length"), "vz": ("particle_vz", "length"),
 }
 _REQUIRED = {"hits": ("event", "x", "y", "z"), "particles": ("event", "key", "pdg")}
-_SECTION_KEYS = {"hits": {"file", "sorted", "columns", "units", "subsystem"},
+_SECTION_KEYS = {"hits": {"file", "sorted", "columns", "units", "subsystem", "max_extent_cm"},
                  "particles": {"file", "sorted", "columns", "units"}}
 _TYPES = {"int64": pa.int64(), "string": pa.string()}
 _NOT_NULL = {"event", "x", "y", "z", "key", "pdg"}
+#: Default largest |x|, |y|, |z| of a hit, cm: the half-length of the largest collider
+#: detector (ATLAS, 46 m long: ATLAS Collaboration, JINST 3 (2008) S08003) with margin. A
+#: coordinate beyond it is a unit slip (e.g. mm declared as cm); ``hits.max_extent_cm``
+#: sets a tighter (or, for a larger apparatus, looser) bound.
+MAX_EXTENT_CM = 2500.0
+#: The most characters of a reader's message that an error repeats.
+ECHO_CHARS = 200
 #: Rows per Parquet batch (CSV streams in pyarrow's default blocks of 1 MiB).
 BATCH_ROWS = 65_536
 
@@ -81,6 +88,7 @@ class TableSpec:
     columns: dict[str, str]
     scale: dict[str, float]
     subsystem: str | None = None
+    max_extent: float = MAX_EXTENT_CM
 
     @property
     def path(self) -> Path:
@@ -140,9 +148,13 @@ def _spec(raw: Any, section: str, keys: dict[str, tuple[str, str]], path: Path) 
     if subsystem is not None and subsystem not in vocabulary.names("subsystems"):
         raise _bad(f"{where}.subsystem", f"unknown subsystem {subsystem!r}",
                    f"use one of {', '.join(vocabulary.names('subsystems'))}")
+    extent = raw.get("max_extent_cm", MAX_EXTENT_CM)
+    if isinstance(extent, bool) or not isinstance(extent, int | float) or not extent > 0:
+        raise _bad(f"{where}.max_extent_cm", f"{str(extent)[:ECHO_CHARS]!r} is not a positive "
+                   "number", f"give the largest |x|, |y|, |z| in cm (default {MAX_EXTENT_CM})")
     file = raw.get("file")
     return TableSpec(section, path.parent / file if file else None, bool(raw.get("sorted", True)),
-                     {k: str(v) for k, v in columns.items()}, scale, subsystem)
+                     {k: str(v) for k, v in columns.items()}, scale, subsystem, float(extent))
 
 
 def load_mapping(path: Path | str) -> Mapping:
@@ -210,7 +222,9 @@ def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
                 yield pa.RecordBatch.from_arrays(
                     [batch.column(c).cast(types[c]) for c in wanted], names=list(wanted))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-        raise _bad(str(path), f"cannot be read as {path.suffix[1:]} ({exc})",
+        problem = " ".join(str(exc).split())
+        problem = problem if len(problem) <= ECHO_CHARS else problem[:ECHO_CHARS] + "…"
+        raise _bad(str(path), f"cannot be read as {path.suffix[1:]} ({problem})",
                    "check that the file is complete and its columns hold numbers") from None
 
 
@@ -227,19 +241,35 @@ def _blocks(spec: TableSpec, mapping: Path,
                 np.zeros(len(arr), bool)
             values = arr.to_numpy(zero_copy_only=False)
             if floating:
-                bad |= np.isnan(values) & np.asarray(arr.is_valid())
+                bad |= ~np.isfinite(values) & np.asarray(arr.is_valid())
             elif key == "subsystem" and not bad.any():
                 bad = ~np.isin(values, vocabulary.names("subsystems"))
             if bad.any():
                 raise _bad(f"{_location(path, row + int(np.flatnonzero(bad)[0]))} column {col}",
-                           "unknown subsystem" if key == "subsystem" else "missing or NaN value",
+                           "unknown subsystem" if key == "subsystem" else
+                           "missing, NaN or infinite value",
                            "use a vocabulary subsystem" if key == "subsystem" else
-                           "fill the value (NaN is not allowed; empty means not measured)")
+                           "fill the value (NaN/inf are not allowed; empty means not measured)")
             block[key] = values * spec.scale[key] if floating else values
+            if key in ("x", "y", "z"):
+                _check_extent(spec, mapping, key, block[key], row)
         row += batch.num_rows
         if progress and spec.section == "hits":
             progress(batch.num_rows)
         yield block
+
+
+def _check_extent(spec: TableSpec, mapping: Path, key: str, cm: np.ndarray, row: int) -> None:
+    """Refuse a coordinate beyond ``spec.max_extent`` (cm): a unit slip, for any geometry."""
+    with np.errstate(invalid="ignore"):
+        far = np.abs(cm) > spec.max_extent
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        raise _bad(f"{_location(spec.path, row + i)} column {spec.columns[key]}",
+                   f"|{key}| = {abs(cm[i]):.6g} cm is beyond the maximum extent of "
+                   f"{spec.max_extent:g} cm (a unit slip?)",
+                   f"check hits.units.{key} in {mapping}, or set hits.max_extent_cm there "
+                   "if the apparatus is that large")
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@ event mappings (``npfm.events.build.events_to_table`` input) from all the files.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,19 @@ IMPORTERS: dict[str, Importer] = {
     # generator events pushed through the fast simulation: options detector, seed, ...
     "hepmc3": _each(hepmc3.simulate_hepmc3),
 }
+
+#: The reader whose keyword parameters are each format's recipe ``options``.
+_READERS: dict[str, Callable[..., Any]] = {
+    "aleph_text": aleph_text.read_archive, "aleph_root": aleph_root.read_aleph_root,
+    "edm4hep": edm4hep.read_edm4hep, "fm4npp": fm4npp.read_fm4npp,
+    "hit_table": hit_table.read_hit_table, "hepmc3": hepmc3.simulate_hepmc3,
+}
+#: Parameters the pipeline passes itself (never a recipe option).
+_INTERNAL = {"progress", "stats"}
+
+
+def importer_options(name: str) -> set[str]:
+    """Names a recipe may give in ``import.options`` for format ``name``."""
+    params = list(inspect.signature(_READERS[name]).parameters.values())[1:]
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name not in _INTERNAL}
