@@ -195,31 +195,68 @@ def double_majority(
     }
 
 
+#: trackml-library's cuts (LAL/trackml-library, trackml/weights.py): the order profile is
+#: used for particles of 4 to 20 hits (longer ones: their first 20 hits, on the 20-hit
+#: profile), and the pT factor is 0 below 0.05 GeV.
+ORDER_MIN_HITS, ORDER_MAX_HITS, PT_MIN_GEV = 4, 20, 0.05
+
+
+def _order_matrix() -> np.ndarray:
+    """Row n, column i: the order weight of hit i of an n-hit particle, each row the
+    profile interpolated at n equally spaced points and divided by its sum."""
+    w = np.zeros((ORDER_MAX_HITS + 1, ORDER_MAX_HITS))
+    for n in range(ORDER_MIN_HITS, ORDER_MAX_HITS + 1):
+        supports = np.arange(len(ORDER_PROFILE)) * (n - 1) / (len(ORDER_PROFILE) - 1)
+        row = np.interp(np.arange(n), supports, ORDER_PROFILE)
+        w[n, :n] = row / row.sum()
+    return w
+
+
+ORDER_MATRIX = _order_matrix()
+
+
 def trackml_weights(
     truth: np.ndarray,
     event_index: np.ndarray,
     pt: np.ndarray,
     order_key: np.ndarray,
     noise_label: int = -1,
+    secondary: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-hit TrackML weights w_order * w_pT, normalised to sum 1 per event.
+    """Per-hit TrackML weights exactly as trackml-library's ``weight_hits``, normalised to
+    sum 1 per event.
 
-    w_pT: 0.2 below 0.5 GeV, linear to 1 at 3 GeV, 1 above. w_order: ``ORDER_PROFILE``
-    stretched over the particle's hits sorted by ``order_key`` (e.g. |z - vz|) and linearly
-    interpolated (as trackml-library). Noise hits and particles with < 4 hits weigh 0.
+    A particle's n hits, ranked by ``order_key`` (|z - vz|; tied hits share the floor of
+    their mean rank, as pandas' ``rank``), get ``ORDER_MATRIX[min(n, 20), rank]`` (0 for
+    ranks >= 20 and for n < 4): the 9-point ``ORDER_PROFILE`` interpolated over the
+    particle's hits and normalised per particle. The pT factor (``pt`` in GeV, per hit,
+    of its particle) is 0 below 0.05, 0.2 up to 0.5, linear to 1 at 3, 1 above. Noise hits
+    and hits of secondary particles (``secondary``, per hit, where the data say; the
+    official truth files give them 0) weigh 0.
     """
     truth = np.asarray(truth, np.int64)
+    key = np.asarray(order_key, np.float64)
     ev = _codes(event_index)
     t = _codes(ev, truth)
     size = np.bincount(t)[t]
-    order = np.lexsort((np.asarray(order_key, np.float64), t))
+    order = np.lexsort((key, t))
+    ts, ks = t[order], key[order]
+    new = np.ones(len(t), bool)
+    new[1:] = (ts[1:] != ts[:-1]) | (ks[1:] != ks[:-1])
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    ends = np.append(starts[1:], len(t)) - 1
     rank = np.empty(len(t), np.int64)
-    first = np.searchsorted(t[order], t[order], side="left")
-    rank[order] = np.arange(len(t)) - first
-    x = rank * (len(ORDER_PROFILE) - 1) / np.maximum(size - 1, 1)
-    w = np.interp(x, np.arange(len(ORDER_PROFILE)), ORDER_PROFILE)
-    w *= np.interp(np.asarray(pt, np.float64), [0.5, 3.0], [0.2, 1.0])
-    w = np.where((truth == noise_label) | (size < 4), 0.0, w)
+    rank[order] = (starts[group] + ends[group]) // 2 - np.searchsorted(ts, ts, side="left")
+    capped = np.minimum(size, ORDER_MAX_HITS)
+    inside = (size >= ORDER_MIN_HITS) & (rank < ORDER_MAX_HITS)
+    w = np.where(inside, ORDER_MATRIX[capped, np.minimum(rank, ORDER_MAX_HITS - 1)], 0.0)
+    w *= np.interp(np.asarray(pt, np.float64), [PT_MIN_GEV, 0.5, 3.0], [0.2, 0.2, 1.0],
+                   left=0.0, right=1.0)
+    dropped = truth == noise_label
+    if secondary is not None:
+        dropped |= np.asarray(secondary, bool)
+    w = np.where(dropped, 0.0, w)
     total = np.bincount(ev, w)[ev]
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
 
@@ -228,19 +265,33 @@ def trackml_score(
     truth: np.ndarray,
     pred: np.ndarray,
     event_index: np.ndarray,
-    pt: np.ndarray,
-    order_key: np.ndarray,
+    pt: np.ndarray | None = None,
+    order_key: np.ndarray | None = None,
     noise_label: int = -1,
+    *,
+    weights: np.ndarray | None = None,
+    secondary: np.ndarray | None = None,
 ) -> dict:
-    """TrackML score: per event, the weight of majority-particle hits over good tracks.
+    """TrackML score (trackml-library's ``score_event``): per event, the weight of
+    majority-particle hits over good tracks, divided by the event's total weight.
 
     A track (``pred`` label other than ``noise_label``) is good if > 50 % of its hits come
-    from its majority particle and it holds > 50 % of that particle's hits. Returns
-    ``per_event`` (ordered as ``np.unique(event_index)``) and ``mean``.
+    from its majority particle and it holds > 50 % of that particle's hits. ``weights``:
+    per-hit weights (the official truth column, where the data carry it); without them
+    they are computed by ``trackml_weights`` from ``pt``, ``order_key`` and
+    ``secondary``. Returns ``per_event`` (ordered as ``np.unique(event_index)``) and
+    ``mean``.
     """
     truth, pred = np.asarray(truth, np.int64), np.asarray(pred, np.int64)
-    w = trackml_weights(truth, event_index, pt, order_key, noise_label)
     ev = _codes(event_index)
+    if weights is None:
+        if pt is None or order_key is None:
+            raise ValueError("trackml_score needs weights, or pt and order_key")
+        w = trackml_weights(truth, event_index, pt, order_key, noise_label, secondary)
+    else:
+        w = np.asarray(weights, np.float64)
+        total = np.bincount(ev, w)[ev]
+        w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
     n_events = int(ev.max(initial=-1) + 1)
     t, p = _codes(ev, truth), _codes(ev, pred)
     both = (truth != noise_label) & (pred != noise_label)
