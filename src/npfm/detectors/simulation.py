@@ -110,31 +110,37 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         objects, index = reconstruct(parts, nhits, geo, vertex[parts.event, 0],
                                      vertex[parts.event, 1], rng, smear=opts.smearing)
         object_bounds = np.searchsorted(parts.event[index], np.arange(n_events + 1))
-    names = np.array(geo.subsystems)
-    particle_bounds = np.append(offsets, len(parts))
+    # per-hit and per-particle columns of the whole batch, then one slice per event
+    bounds = np.append(offsets, len(parts))
+    local = np.where(hits.particle >= 0, hits.particle - bounds[hit_event], -1)
+    pid, noise_tag = hit_labels(hits.particle, parts.pdg, parts.px, parts.py)
+    hit_columns = {
+        "hit_x": hits.x, "hit_y": hits.y, "hit_z": hits.z, "hit_t": hits.t,
+        "hit_edep": hits.edep, "hit_adc": hits.adc,
+        "hit_subsystem": np.array(geo.subsystems)[subsystem],
+        "hit_layer": lay.layer[hits.layer], "hit_module": hits.module,
+        "hit_cell_row": hits.row, "hit_cell_col": hits.col, "hit_particle": local,
+        "hit_track_id": local, "hit_pid_class": pid, "hit_noise": noise_tag,
+    }
+    particle_columns = {
+        "particle_pdg": parts.pdg, "particle_charge": parts.charge, "particle_px": parts.px,
+        "particle_py": parts.py, "particle_pz": parts.pz, "particle_vx": parts.vx,
+        "particle_vy": parts.vy, "particle_vz": parts.vz, "particle_vt": parts.vt,
+        "particle_parent": np.where(parts.parent >= 0, parts.parent - bounds[parts.event], -1),
+        "particle_primary": parts.primary, "particle_nhits": nhits,
+    }
+    header = {
+        "facility": geo.facility, "experiment": geo.experiment, "geometry_id": geo.id,
+        "geometry_version": geo.version, "run": run, "magnetic_field": geo.field_tesla,
+        "data_level": "simulated",
+    }
     out = []
     for k, ev in enumerate(events):
-        p0, p1 = particle_bounds[k], particle_bounds[k + 1]
-        h = hits.select(slice(hit_bounds[k], hit_bounds[k + 1]))
-        local = np.where(h.particle >= 0, h.particle - p0, -1)
-        pid, noise_tag = hit_labels(local, parts.pdg[p0:p1], parts.px[p0:p1], parts.py[p0:p1])
+        h0, h1, p0, p1 = hit_bounds[k], hit_bounds[k + 1], bounds[k], bounds[k + 1]
         row: dict[str, Any] = {
-            "facility": geo.facility, "experiment": geo.experiment, "geometry_id": geo.id,
-            "geometry_version": geo.version, "run": run, "event": first_event + k,
-            "magnetic_field": geo.field_tesla, "data_level": "simulated",
-            "subsystems": list(geo.subsystems), **ev.info,
-            "hit_x": h.x, "hit_y": h.y, "hit_z": h.z, "hit_t": h.t, "hit_edep": h.edep,
-            "hit_adc": h.adc, "hit_subsystem": names[subsystem[hit_bounds[k]:hit_bounds[k + 1]]],
-            "hit_layer": lay.layer[h.layer], "hit_module": h.module, "hit_cell_row": h.row,
-            "hit_cell_col": h.col, "hit_particle": local, "hit_track_id": local,
-            "hit_pid_class": pid, "hit_noise": noise_tag,
-            "particle_pdg": parts.pdg[p0:p1], "particle_charge": parts.charge[p0:p1],
-            "particle_px": parts.px[p0:p1], "particle_py": parts.py[p0:p1],
-            "particle_pz": parts.pz[p0:p1], "particle_vx": parts.vx[p0:p1],
-            "particle_vy": parts.vy[p0:p1], "particle_vz": parts.vz[p0:p1],
-            "particle_vt": parts.vt[p0:p1],
-            "particle_parent": np.where(parts.parent[p0:p1] >= 0, parts.parent[p0:p1] - p0, -1),
-            "particle_primary": parts.primary[p0:p1], "particle_nhits": nhits[p0:p1],
+            **header, "event": first_event + k, "subsystems": list(geo.subsystems), **ev.info,
+            **{key: value[h0:h1] for key, value in hit_columns.items()},
+            **{key: value[p0:p1] for key, value in particle_columns.items()},
         }
         if opts.include_objects:
             o0, o1 = object_bounds[k], object_bounds[k + 1]
