@@ -23,7 +23,7 @@ from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
 from npfm.events.summary import QUANTILES, Summary, plot_hits, summarize
 from npfm.events.writer import CorpusWriter, file_record
-from npfm.formats import aleph_text
+from npfm.formats import aleph_text, trackml
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
 from npfm.train.report import plot_loss
@@ -131,6 +131,33 @@ def import_aleph(
     writer.close()
     console.print(f"imported: {stats['linked']} linked reco+truth events, "
                   f"{stats['reco_only']} reco-only, {stats['truth_only']} truth-only")
+
+
+@app.command("import-trackml")
+@clean_errors
+def import_trackml(
+    trackml_dir: Annotated[Path, typer.Argument(help="TrackML/ACTS CSV directory "
+                                                "(eventNNNNNNNNN-hits.csv[.gz], ...)")],
+    out: Annotated[Path, typer.Option(help="corpus directory to write (resumes)")],
+    run: Annotated[int, typer.Option(help="run number of every event")] = 0,
+) -> None:
+    """Import TrackML CSV events (hits, cells, particles, truth) into a corpus."""
+    numbered = trackml.events(trackml_dir)
+    inputs = tuple(file_record(f) for _, files in numbered for f in files.values())
+    writer = CorpusWriter(out, name="trackml", citation=Citation(
+        title="TrackML events in the npfm event model",
+        description="Hits (PIXEL/STRIP, generic detector ids), truth particles and hit-"
+                    "particle links from TrackML-format CSV files."),
+        provenance=Provenance(command="npfm import-trackml",
+                              config={"trackml_dir": str(trackml_dir), "run": run},
+                              inputs=inputs), shard_events=100)
+    with progress_bar() as bar:
+        task = bar.add_task("importing TrackML", total=len(numbered))
+        events = trackml.read_trackml(trackml_dir, run=run, progress=lambda _: bar.advance(
+            task, 1))
+        ingest(events, writer, source=str(trackml_dir), batch_events=100)
+    writer.close()
+    console.print(f"imported {len(numbered)} TrackML events into {out}")
 
 
 #: The demo's simulated corpora: (detector, physics) pairs, one corpus each.

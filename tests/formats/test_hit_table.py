@@ -144,7 +144,7 @@ def test_no_particle_table_and_subsystem_column(tmp_path: Path) -> None:
     ({"hits.units.time": None}, r"mapping.yaml: hits.units.time: unit missing"),
     ({"particles.units.px": None}, r"mapping.yaml: particles.units.px: unit missing"),
     ({"hits.columns.particle": None}, r"mapping.yaml: hits.columns.particle: required"),
-    ({"hits.subsystem": "DRIFT"}, r"mapping.yaml: hits.subsystem: unknown subsystem"),
+    ({"hits.subsystem": "WIRES"}, r"mapping.yaml: hits.subsystem: unknown subsystem"),
     ({"hits.subsystem": None}, r"mapping.yaml: hits.subsystem: give either"),
     ({"event.data_level": "guessed"}, r"mapping.yaml: event.data_level: unknown data level"),
     ({"hits.columns.x": "xx"}, r"mapping.yaml: hits.columns.x: column 'xx' not in .*hits.csv"),

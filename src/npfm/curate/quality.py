@@ -74,8 +74,20 @@ def envelope_reasons(table: pa.Table) -> list[str | None]:
 
 
 def label_reasons(table: pa.Table) -> list[str | None]:
-    """Hits whose PID class or noise tag disagrees with their truth particle."""
-    reasons: list[str | None] = [None] * table.num_rows
+    """Hits whose PID class or noise tag disagrees with their truth particle (events
+    that carry hit_particle, hit_pid_class and hit_noise)."""
+    labelled = np.ones(table.num_rows, bool)
+    for column in ("hit_particle", "hit_pid_class", "hit_noise"):
+        labelled &= np.asarray(table.column(column).is_valid())
+    if not labelled.all():
+        reasons: list[str | None] = [None] * table.num_rows
+        if labelled.any():
+            rows = np.flatnonzero(labelled)
+            for row, reason in zip(rows, label_reasons(table.take(pa.array(rows))),
+                                   strict=True):
+                reasons[int(row)] = reason
+        return reasons
+    reasons = [None] * table.num_rows
     particle, rows = _values(table, "hit_particle", -2)
     if not len(particle):
         return reasons

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from npfm.formats import aleph_root, aleph_text, edm4hep, fm4npp, hepmc3, hit_table
+from npfm.formats import aleph_root, aleph_text, edm4hep, fm4npp, hepmc3, hit_table, trackml
 
 Importer = Callable[..., Iterator[dict[str, Any]]]
 
@@ -36,6 +36,8 @@ IMPORTERS: dict[str, Importer] = {
     "hit_table": _hit_tables,
     # generator events pushed through the fast simulation: options detector, seed, ...
     "hepmc3": _each(hepmc3.simulate_hepmc3),
+    # paths: TrackML hits files (event*-hits.csv[.gz]); their sibling files are read too
+    "trackml": _each(trackml.read_trackml),
 }
 
 #: The reader whose keyword parameters are each format's recipe ``options``.
@@ -43,6 +45,7 @@ _READERS: dict[str, Callable[..., Any]] = {
     "aleph_text": aleph_text.read_archive, "aleph_root": aleph_root.read_aleph_root,
     "edm4hep": edm4hep.read_edm4hep, "fm4npp": fm4npp.read_fm4npp,
     "hit_table": hit_table.read_hit_table, "hepmc3": hepmc3.simulate_hepmc3,
+    "trackml": trackml.read_trackml,
 }
 #: Parameters the pipeline passes itself (never a recipe option).
 _INTERNAL = {"progress", "stats"}
