@@ -141,7 +141,9 @@ def test_fuzz_hit_table(tmp_path: Path) -> None:
         (tmp_path / "particles.csv").write_text(_mutate_text(rng, PARTICLES)
                                                 if rng.random() < 0.4 else PARTICLES)
         mapping = _mutate_tree(rng, MAPPING) if rng.random() < 0.5 else MAPPING
-        (tmp_path / "map.yaml").write_text(yaml.safe_dump(mapping))
+        text = yaml.safe_dump(mapping)
+        (tmp_path / "map.yaml").write_text(_mutate_text(rng, text) if rng.random() < 0.2
+                                           else text)
         events_to_table(list(hit_table.read_hit_table(tmp_path / "map.yaml")), source="t")
 
     assert _fuzz(case, seed=2) > 50

@@ -17,6 +17,13 @@ A new experiment's hit dump needs a mapping file, no code::
       units: {px: MeV, py: MeV, pz: MeV, vx: mm, vy: mm, vz: mm}
     event: {facility: RHIC, experiment: sPHENIX, data_level: simulated, run: 1}
 
+Also: CSV may be compressed (``.csv.gz``, ``.bz2``, ``.zst``, ``.lz4``); ``hits.columns``
+may map ``module``, ``cell_row``, ``cell_col`` and ``adc`` (integers, to hit_module,
+hit_cell_row, hit_cell_col, hit_adc); ``event_from_name: 'event(\\d+)-hits'`` takes the
+event id from the file name (a regular expression whose first group is the id) instead
+of an event column; ``hits.noise_key: 0`` marks hits of that particle key as noise;
+``hits.max_extent_cm`` (default 2,500) bounds |x|, |y|, |z| to catch unit slips.
+
 Required: ``hits.columns`` event, x, y, z; ``particles.columns`` event, key, pdg; a unit
 for every mapped quantity (``npfm.events.units``); ``event`` facility, experiment and
 data_level (run defaults to 0; any event-level column may be set). Hits whose particle key
@@ -33,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,155 +48,38 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
-import yaml
 
 from npfm.events import vocabulary
-from npfm.events.errors import NpfmError
 from npfm.events.labels import hit_labels
-from npfm.events.schema import BY_NAME
-from npfm.events.units import factor
+from npfm.formats.hit_mapping import (
+    _NOT_NULL,
+    _TYPES,
+    ECHO_CHARS,
+    HIT_KEYS,
+    MAX_EXTENT_CM,
+    PARTICLE_KEYS,
+    Mapping,
+    TableSpec,
+    _bad,
+    load_mapping,
+)
 
-#: key -> (event-model column, unit dimension or the Arrow type it is read as).
-HIT_KEYS: dict[str, tuple[str, str]] = {
-    "event": ("event", "int64"), "x": ("hit_x", "length"), "y": ("hit_y", "length"),
-    "z": ("hit_z", "length"), "energy": ("hit_edep", "energy"), "time": ("hit_t", "time"),
-    "particle": ("hit_particle", "int64"), "subsystem": ("hit_subsystem", "string"),
-    "layer": ("hit_layer", "int64"),
-}
-PARTICLE_KEYS: dict[str, tuple[str, str]] = {
-    "event": ("event", "int64"), "key": ("", "int64"), "pdg": ("particle_pdg", "int64"),
-    "px": ("particle_px", "energy"), "py": ("particle_py", "energy"),
-    "pz": ("particle_pz", "energy"), "vx": ("particle_vx", "length"),
-    "vy": ("particle_vy", "length"), "vz": ("particle_vz", "length"),
-}
-_REQUIRED = {"hits": ("event", "x", "y", "z"), "particles": ("event", "key", "pdg")}
-_SECTION_KEYS = {"hits": {"file", "sorted", "columns", "units", "subsystem", "max_extent_cm"},
-                 "particles": {"file", "sorted", "columns", "units"}}
-_TYPES = {"int64": pa.int64(), "string": pa.string()}
-_NOT_NULL = {"event", "x", "y", "z", "key", "pdg"}
-#: Default largest |x|, |y|, |z| of a hit, cm: the half-length of the largest collider
-#: detector (ATLAS, 46 m long: ATLAS Collaboration, JINST 3 (2008) S08003) with margin. A
-#: coordinate beyond it is a unit slip (e.g. mm declared as cm); ``hits.max_extent_cm``
-#: sets a tighter (or, for a larger apparatus, looser) bound.
-MAX_EXTENT_CM = 2500.0
-#: The most characters of a reader's message that an error repeats.
-ECHO_CHARS = 200
+__all__ = ["HIT_KEYS", "MAX_EXTENT_CM", "PARTICLE_KEYS", "load_mapping", "read_hit_table"]
 #: Rows per Parquet batch (CSV streams in pyarrow's default blocks of 1 MiB).
 BATCH_ROWS = 65_536
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """One mapped file: key -> file column, key -> factor to the canonical unit."""
 
-    section: str
-    file: Path | None
-    sorted: bool
-    columns: dict[str, str]
-    scale: dict[str, float]
-    subsystem: str | None = None
-    max_extent: float = MAX_EXTENT_CM
-
-    @property
-    def path(self) -> Path:
-        assert self.file is not None, "read_hit_table resolves the file"
-        return self.file
+#: CSV files, plain or compressed (pyarrow decompresses by the suffix).
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.lz4")
 
 
-@dataclass(frozen=True)
-class Mapping:
-    """A validated mapping file."""
-
-    path: Path
-    hits: TableSpec
-    particles: TableSpec | None
-    event: dict[str, Any]
-
-
-def _bad(where: str, problem: str, fix: str = "see npfm.formats.hit_table") -> NpfmError:
-    return NpfmError(where, problem, fix)
-
-
-def _dict(raw: Any, where: str, allowed: set[str] | dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise _bad(where.rstrip(": "), "not a mapping", "write key: value pairs")
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise _bad(f"{where}{'' if where.endswith(' ') else '.'}{unknown[0]}", "unknown key",
-                   f"use {', '.join(sorted(allowed))}")
-    return raw
-
-
-def _spec(raw: Any, section: str, keys: dict[str, tuple[str, str]], path: Path) -> TableSpec:
-    where = f"{path}: {section}"
-    raw = _dict(raw, where, _SECTION_KEYS[section])
-    columns = _dict(raw.get("columns"), f"{where}.columns", keys)
-    units = _dict(raw.get("units", {}), f"{where}.units", keys)
-    for key in _REQUIRED[section]:
-        if key not in columns:
-            raise _bad(f"{where}.columns.{key}", "required key missing",
-                       f"name the file column that holds {key}")
-    scale = {}
-    for key, (_, dimension) in keys.items():
-        if key in units and key not in columns:
-            raise _bad(f"{where}.units.{key}", "unit for a column that is not mapped")
-        if key in columns and dimension not in _TYPES:
-            if key not in units:
-                raise _bad(f"{where}.units.{key}", "unit missing",
-                           f"state the {dimension} unit of column {columns[key]!r}")
-            try:
-                scale[key] = factor(str(units[key]), dimension)
-            except NpfmError as exc:
-                raise _bad(f"{where}.units.{key}", exc.problem, exc.fix) from None
-    subsystem = raw.get("subsystem")
-    if section == "hits" and (subsystem is None) == ("subsystem" not in columns):
-        raise _bad(f"{where}.subsystem", "give either a constant subsystem or a subsystem "
-                   "column (not both)", "set hits.subsystem or hits.columns.subsystem")
-    if subsystem is not None and subsystem not in vocabulary.names("subsystems"):
-        raise _bad(f"{where}.subsystem", f"unknown subsystem {subsystem!r}",
-                   f"use one of {', '.join(vocabulary.names('subsystems'))}")
-    extent = raw.get("max_extent_cm", MAX_EXTENT_CM)
-    if isinstance(extent, bool) or not isinstance(extent, int | float) or not extent > 0:
-        raise _bad(f"{where}.max_extent_cm", f"{str(extent)[:ECHO_CHARS]!r} is not a positive "
-                   "number", f"give the largest |x|, |y|, |z| in cm (default {MAX_EXTENT_CM})")
-    file = raw.get("file")
-    return TableSpec(section, path.parent / file if file else None, bool(raw.get("sorted", True)),
-                     {k: str(v) for k, v in columns.items()}, scale, subsystem, float(extent))
-
-
-def load_mapping(path: Path | str) -> Mapping:
-    """Read and validate a mapping file; errors name the file and the key."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _bad(str(path), "mapping file not found", "check the path") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise _bad(str(path), f"not valid YAML ({exc})", "fix the syntax") from None
-    raw = _dict(raw, f"{path}: ", {"hits", "particles", "event"})
-    for key in ("hits", "event"):
-        if key not in raw:
-            raise _bad(f"{path}: {key}", "required section missing")
-    hits = _spec(raw["hits"], "hits", HIT_KEYS, path)
-    particles = None
-    if raw.get("particles") is not None:
-        particles = _spec(raw["particles"], "particles", PARTICLE_KEYS, path)
-        if "particle" not in hits.columns:
-            raise _bad(f"{path}: hits.columns.particle", "required with a particle table",
-                       "name the hit column holding the particle key")
-    event_columns = {n for n, c in BY_NAME.items() if c.level == "event"} - {"event"}
-    event = _dict(raw["event"], f"{path}: event", event_columns)
-    for key in ("facility", "experiment", "data_level"):
-        if event.get(key) is None:
-            raise _bad(f"{path}: event.{key}", "required key missing")
-    if event["data_level"] not in vocabulary.names("data_levels"):
-        raise _bad(f"{path}: event.data_level", f"unknown data level {event['data_level']!r}",
-                   f"use one of {', '.join(vocabulary.names('data_levels'))}")
-    return Mapping(path, hits, particles, {"run": 0, **event})
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().endswith(CSV_SUFFIXES)
 
 
 def _location(path: Path, row: int) -> str:
-    return f"{path} line {row + 2}" if path.suffix == ".csv" else f"{path} row {row}"
+    return f"{path} line {row + 2}" if _is_csv(path) else f"{path} row {row}"
 
 
 def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
@@ -201,19 +91,20 @@ def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
     kinds = PARTICLE_KEYS if spec.section == "particles" else HIT_KEYS
     types = {col: _TYPES.get(kinds[key][1], pa.float64()) for col, key in wanted.items()}
     try:
-        if path.suffix == ".csv":
+        if _is_csv(path):
             reader = pcsv.open_csv(path)
             names = reader.schema.names
         elif path.suffix in (".parquet", ".pq"):
             pf = pq.ParquetFile(path)
             names = pf.schema_arrow.names
         else:
-            raise _bad(str(path), f"unknown file type {path.suffix!r}", "use .csv or .parquet")
+            raise _bad(str(path), f"unknown file type {path.suffix!r}",
+                       f"use {', '.join(CSV_SUFFIXES)} or .parquet")
         for col, key in wanted.items():
             if col not in names:
                 raise _bad(f"{mapping}: {spec.section}.columns.{key}", f"column {col!r} not in "
                            f"{path} (columns: {', '.join(names)})", "fix the mapping")
-        if path.suffix == ".csv":
+        if _is_csv(path):
             reader = pcsv.open_csv(path, convert_options=pcsv.ConvertOptions(
                 column_types=types, include_columns=list(wanted)))
             yield from reader
@@ -224,7 +115,8 @@ def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         problem = " ".join(str(exc).split())
         problem = problem if len(problem) <= ECHO_CHARS else problem[:ECHO_CHARS] + "…"
-        raise _bad(str(path), f"cannot be read as {path.suffix[1:]} ({problem})",
+        raise _bad(str(path), f"cannot be read as {'csv' if _is_csv(path) else 'parquet'} "
+                   f"({problem})",
                    "check that the file is complete and its columns hold numbers") from None
 
 
@@ -232,8 +124,11 @@ def _blocks(spec: TableSpec, mapping: Path,
             progress: Callable[[int], None] | None) -> Iterator[dict[str, np.ndarray]]:
     """Converted columns (canonical units, NaN for an empty float cell) and row numbers."""
     row, path = 0, spec.path
+    number = _event_number(spec, mapping)
     for batch in _batches(spec, mapping):
         block: dict[str, np.ndarray] = {"_row": np.arange(row, row + batch.num_rows)}
+        if number is not None:
+            block["event"] = np.full(batch.num_rows, number, np.int64)
         for key, col in spec.columns.items():
             arr = batch.column(col).fill_null(-1) if key == "particle" else batch.column(col)
             floating = pa.types.is_floating(arr.type)
@@ -251,12 +146,26 @@ def _blocks(spec: TableSpec, mapping: Path,
                            "use a vocabulary subsystem" if key == "subsystem" else
                            "fill the value (NaN/inf are not allowed; empty means not measured)")
             block[key] = values * spec.scale[key] if floating else values
+            if key == "particle" and spec.noise_key is not None:
+                block[key] = np.where(values == spec.noise_key, -1, values)
             if key in ("x", "y", "z"):
                 _check_extent(spec, mapping, key, block[key], row)
         row += batch.num_rows
         if progress and spec.section == "hits":
             progress(batch.num_rows)
         yield block
+
+
+def _event_number(spec: TableSpec, mapping: Path) -> int | None:
+    """The event id in the file name, by ``event_from_name`` (None without one)."""
+    if spec.event_pattern is None:
+        return None
+    found = spec.event_pattern.search(spec.path.name)
+    if found is None or not found[1].lstrip("-").isdigit():
+        raise _bad(str(spec.path), f"no event id in the file name by pattern "
+                   f"{spec.event_pattern.pattern!r}", f"fix {spec.section}.event_from_name "
+                   f"in {mapping}")
+    return int(found[1])
 
 
 def _check_extent(spec: TableSpec, mapping: Path, key: str, cm: np.ndarray, row: int) -> None:
@@ -324,7 +233,8 @@ def _event(m: Mapping, hits: dict[str, np.ndarray] | None,
         return event
     for key, (column, _) in HIT_KEYS.items():
         if column.startswith("hit_") and key in hits and key != "particle":
-            event[column] = hits[key] if key in ("subsystem", "layer") else _nullable(hits[key])
+            event[column] = _nullable(hits[key]) if HIT_KEYS[key][1] not in _TYPES else \
+                hits[key]
     if m.hits.subsystem is not None:
         event["hit_subsystem"] = np.full(len(hits["x"]), m.hits.subsystem)
     if "particle" in hits and m.particles is None:
