@@ -126,3 +126,17 @@ def test_hit_table_refuses_inf_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(NpfmError, match=r"hits.csv line 3 column hz: missing, NaN or "
                        "infinite value"):
         list(read_hit_table(_table(tmp_path, "inf")))
+
+
+def test_geant3_codes_map_to_pdg(tmp_path: Path) -> None:
+    lines = [OBJECT + f" pid {code} pname {name}" for code, name in (
+        (34, "tau-"), (35, "D+"), (41, "Lamc+"), (44, "Z0"))] + [
+        OBJECT + " pid 38", OBJECT + " pid 4 pname nu", OBJECT + " pid 999"]
+    path = tmp_path / "t.aleph"
+    path.write_text("MC_TRUE_AFTER_CUT RUN = 1 EVENT 1 ECM = 91.2 GEV\n" + "\n".join(lines)
+                    + "\nEND_EVENT\nEND_FILE\n")
+    (block,) = aleph_text.read_aleph(path)
+    # GEANT User's Guide CONS300: 34 tau-, 35 D+, 41 Lambda_c+, 44 Z0, 38 anti-D0;
+    # 4 is a neutrino of unstated flavour: no PDG id
+    assert aleph_text.to_event(None, block)["particle_pdg"] == [15, 411, 4122, 23, -421,
+                                                                None, None]

@@ -204,8 +204,8 @@ def test_bad_input(tmp_path: Path) -> None:
         list(read_edm4hep(write_podio(tmp_path / "orphan.root", orphan)))
     with pytest.raises(NpfmError, match=r"no branch 'OtherHits.position.x'"):
         list(read_edm4hep(good, collections={"OtherHits": "SVT"}))
-    with pytest.raises(NpfmError, match=r"unknown subsystem\(s\) \['PIXEL'\]"):
-        list(read_edm4hep(good, collections={"VertexBarrelHits": "PIXEL"}))
+    with pytest.raises(NpfmError, match=r"unknown subsystem\(s\) \['WIRES'\]"):
+        list(read_edm4hep(good, collections={"VertexBarrelHits": "WIRES"}))
 
 
 def test_export_needs_one_collection_per_subsystem(simulated: pa.Table, tmp_path: Path

@@ -49,7 +49,10 @@ ALEPH_FIELD_T = 1.5
 HIT_COUNT_SUBSYSTEMS = ("TPC", "ITC", "VDET")
 
 #: ALEPH particle names/codes of the truth lines (the GEANT3 numbering, GEANT User's Guide
-#: CONS300, for codes 1-49; ALEPH adds 58-63 for the neutrino flavours) -> PDG id.
+#: CONS300, for codes 1-49; ALEPH adds 58-63 for the neutrino flavours) -> PDG id. The
+#: name wins where both are known. GEANT3 code 4 ("nu", a neutrino of unstated flavour),
+#: 48 (geantino) and 50 (Cerenkov photon) have no PDG equivalent: their particle_pdg is
+#: null, as for codes outside the table.
 _PDG_BY_NAME = {
     "gamma": 22, "e+": -11, "e-": 11, "mu+": -13, "mu-": 13, "pi0": 111, "pi+": 211,
     "pi-": -211, "K0l": 130, "K+": 321, "K-": -321, "n": 2112, "p": 2212, "p#": -2212,
@@ -58,13 +61,17 @@ _PDG_BY_NAME = {
     "Sig#0": -3212, "Sig#+": -3112, "Xi#0": -3322, "Xi#+": -3312, "Om#+": -3334,
     "deuteron": 1000010020, "triton": 1000010030, "alpha": 1000020040, "He3": 1000020030,
     "nue": 12, "nue#": -12, "numu": 14, "numu#": -14, "nutau": 16, "nutau#": -16,
+    "tau+": -15, "tau-": 15, "D+": 411, "D-": -411, "D0": 421, "D#0": -421, "Ds+": 431,
+    "Ds-": -431, "Lamc+": 4122, "W+": 24, "W-": -24, "Z0": 23,
 }
 _PDG_BY_CODE = {1: 22, 2: -11, 3: 11, 5: -13, 6: 13, 7: 111, 8: 211, 9: -211, 10: 130,
                 11: 321, 12: -321, 13: 2112, 14: 2212, 15: -2212, 16: 310, 17: 221, 18: 3122,
                 19: 3222, 20: 3212, 21: 3112, 22: 3322, 23: 3312, 24: 3334, 25: -2112,
                 26: -3122, 27: -3222, 28: -3212, 29: -3112, 30: -3322, 31: -3312, 32: -3334,
-                45: 1000010020, 46: 1000010030, 47: 1000020040, 49: 1000020030, 58: 12,
-                59: -12, 60: 14, 61: -14, 62: 16, 63: -16}
+                33: -15, 34: 15, 35: 411, 36: -411, 37: 421, 38: -421, 39: 431, 40: -431,
+                41: 4122, 42: 24, 43: -24, 44: 23, 45: 1000010020, 46: 1000010030,
+                47: 1000020040, 49: 1000020030, 58: 12, 59: -12, 60: 14, 61: -14, 62: 16,
+                63: -16}
 # Object types by pwflag: 0 charged track, 1 electron, 2 muon, 3 V0, 4 photon, 5 neutral hadron.
 _OBJECT_TYPES = ("charged_track", "electron", "muon", "v0", "photon", "neutral_hadron")
 
