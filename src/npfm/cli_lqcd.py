@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -65,17 +65,41 @@ def measure_cmd(
     csw: Annotated[float, typer.Option(help="clover coefficient c_sw (0: Wilson)")] = 0.0,
     source: Annotated[str, typer.Option(help="point or wall")] = "point",
     tol: Annotated[float, typer.Option(help="CG relative residual")] = 1e-10,
+    gauge: Annotated[str, typer.Option(
+        help="auto (coulomb for wall sources), none, coulomb or landau")] = "auto",
+    gauge_tol: Annotated[float, typer.Option(help="gauge fixing stops at theta below")
+                         ] = 1e-12,
+    t_sink: Annotated[int, typer.Option(
+        help="nucleon source-sink separation for 3-point functions (0: no nucleon)")] = 0,
+    momenta: Annotated[int, typer.Option(help="non-zero nucleon momenta, 0-3")] = 1,
 ) -> None:
-    """Plaquette, Wilson and Polyakov loops, pion and rho correlators, effective masses."""
-    spec = MeasureSpec(mass=mass, csw=csw, source=source, tol=tol)
+    """Plaquette, Wilson and Polyakov loops, pion and rho correlators, effective masses;
+    with --t-sink the nucleon mass and isovector vector/axial charges."""
+    spec = MeasureSpec(mass=mass, csw=csw, source=source, tol=tol, gauge=gauge,
+                       gauge_tol=gauge_tol, t_sink=t_sink, momenta=momenta)
     spec.check()
     n_configs = len(load_ensemble(ensemble)["configurations"])
     with progress_bar("solves") as bar:
-        task = bar.add_task("propagator solves", total=12 * n_configs)
+        task = bar.add_task("solves", total=spec.solves_per_config * n_configs)
         result = measure(ensemble, out, spec, progress=lambda n: bar.advance(task, n))
     pion = result["summary"]["pion"]["effective_mass"]
     console.print(f"[green]OK[/] {out}: {n_configs} configurations; pion effective mass "
                   f"{', '.join('-' if m is None else f'{m:.3f}' for m in pion[:6])} ...")
+    nucleon = result["summary"].get("nucleon")
+    if nucleon is not None:
+        console.print(_nucleon_line(nucleon))
+
+
+def _nucleon_line(nucleon: dict[str, Any]) -> str:
+    """One line: nucleon mass fit and the plateau values of the charges."""
+    fit = nucleon["mass_fit"]
+    parts = ["nucleon: a m_N " + (f"{fit['mass']:.4f} +- {fit['error']:.4f} (t {fit['t_min']}"
+                                  f"-{fit['t_max']})" if fit else "no fit (too few configs)")]
+    for name, entry in nucleon["ratios"].items():
+        plateau = entry["plateau"]
+        if plateau is not None:
+            parts.append(f"{name} {plateau['value']:.4f} +- {plateau['error']:.4f}")
+    return "; ".join(parts)
 
 
 @app.command("convert")

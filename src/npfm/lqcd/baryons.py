@@ -41,6 +41,8 @@ from npfm.lqcd.dirac import WilsonDirac, gamma_matrices
 from npfm.lqcd.solver import solve
 from npfm.lqcd.su3 import shift
 
+#: solves per configuration for the 3-point functions: 2 projectors x 2 flavours x 12
+SEQUENTIAL_SOLVES = 48
 #: nucleon momenta (units of 2 pi / L) of the three-point functions by default
 DEFAULT_MOMENTA: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (1, 0, 0), (0, 1, 0),
                                                      (0, 0, 1))
@@ -162,10 +164,15 @@ def currents(dtype: torch.dtype = torch.complex128) -> dict[str, torch.Tensor]:
 
 def nucleon_correlators(dirac: WilsonDirac, t_sink: int,
                         momenta: tuple[tuple[int, int, int], ...] = DEFAULT_MOMENTA,
-                        tol: float = 1e-10, progress: Progress | None = None) -> NucleonData:
+                        tol: float = 1e-10, progress: Progress | None = None,
+                        prop: torch.Tensor | None = None) -> NucleonData:
     """Two-point functions at ``momenta`` and three-point functions (source at the origin,
-    sink at ``t_sink``) of all local currents per flavour, and the conserved J_4 at q = 0."""
-    prop, iterations = propagator(dirac, "point", 0, tol, progress)
+    sink at ``t_sink``) of all local currents per flavour, and the conserved J_4 at q = 0.
+
+    ``prop``: the point-source propagator at the origin, if already computed."""
+    iterations: list[int] = []
+    if prop is None:
+        prop, iterations = propagator(dirac, "point", 0, tol, progress)
     data = NucleonData(iterations=list(iterations))
     site_shape = dirac.site_shape
     for name, proj in projectors(prop.dtype).items():

@@ -91,14 +91,15 @@ def export_correlators(out: Path, correlators: dict[str, np.ndarray],
     tmp = parquet.with_name(f".{parquet.name}.tmp")
     pq.write_table(table, tmp)
     _replace(tmp, parquet)
-    fields = [(name, name, "sc:Float", f"{name} two-point function C(t), t = 0 .. T-1")
+    fields = [(name, name, "sc:Float", f"{name} correlator over t (3-point: insertion "
+               "time tau = 0 .. t_s) from the source slice")
               for name in correlators]
     fields.append(("trajectory", "trajectory", "sc:Integer", "sweep number of the config"))
     doc = croissant(
-        out.stem, "Meson two-point correlators per gauge configuration", [out, parquet],
+        out.stem, "Meson and nucleon correlators per gauge configuration", [out, parquet],
         [record_set("correlators", "one record per gauge configuration", fields)],
         "Computed by npfm lqcd measure: Wilson(-clover) propagators by even-odd "
-        "preconditioned CG, contracted into pion and rho correlators.")
+        "preconditioned CG, contracted into pion, rho and nucleon 2- and 3-point functions.")
     for field in doc["recordSet"][0]["field"]:
         field["repeated"] = field["name"] != "trajectory"
     atomic_write_json(out.with_suffix(".croissant.json"), doc)
