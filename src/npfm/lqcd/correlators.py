@@ -71,6 +71,12 @@ def propagator(dirac: WilsonDirac, source: str = "point", t0: int = 0, tol: floa
 
 def meson(prop: torch.Tensor, gamma: torch.Tensor, t0: int = 0) -> np.ndarray:
     """C_Gamma(t) for one Gamma (4 x 4), t counted from the source slice t0."""
+    per_t = meson_sites(prop, gamma).sum(dim=(1, 2, 3)).cpu().numpy()
+    return np.roll(per_t, -t0)
+
+
+def meson_sites(prop: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """The summand of C_Gamma at every sink site (T, Z, Y, X), real part."""
     g = gamma_matrices(prop.dtype).to(prop.device)
     g4, g5 = g[3], g[4]
     gamma = gamma.to(prop.device, prop.dtype)
@@ -79,9 +85,7 @@ def meson(prop: torch.Tensor, gamma: torch.Tensor, t0: int = 0) -> np.ndarray:
     mid = torch.einsum("...acde,df->...acfe", left, gamma_bar @ g5)  # ... Gamma-bar g5
     # (S^dag g5)[(f e), (a c)] stored as [a, c, f, e]
     back = torch.einsum("...gcfe,ga->...acfe", prop.conj(), g5)
-    corr = -torch.einsum("...acfe,...acfe->...", mid, back)
-    per_t = corr.sum(dim=(1, 2, 3)).real.cpu().numpy()
-    return np.roll(per_t, -t0)
+    return -torch.einsum("...acfe,...acfe->...", mid, back).real
 
 
 def pion(prop: torch.Tensor, t0: int = 0) -> np.ndarray:
