@@ -131,3 +131,21 @@ def test_ionisation_keys_come_together() -> None:
     raw["materials"]["tpc_gas"]["ionisation_max_kev"] = 0.01
     with pytest.raises(GeometryError, match=r"ionisation_max_kev: not above"):
         parse_geometry(raw, "x.yaml")
+
+
+def test_collision_deposits_do_not_depend_on_the_chunk_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    za, ion, rho = GAS
+    rng = np.random.default_rng(3)
+    n = 3000
+    p, path = rng.uniform(0.06, 2.0, n), rng.uniform(0.5, 20.0, n)
+    one = np.ones(n)
+    args = (p, np.where(rng.random(n) < 0.5, PION, PROTON), one, za * one, ion * one,
+            rho * one, path, 15.8e-6 * one, 1e-2 * one, 2.0 * one)
+    results = []
+    for chunk in (1 << 22, 1 << 12, 1):
+        monkeypatch.setattr("npfm.detectors.material._CHUNK", chunk)
+        results.append(collision_deposit(*args, np.random.default_rng(5)))
+    assert np.all(results[0] > 0)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])

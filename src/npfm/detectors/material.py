@@ -116,7 +116,7 @@ def _power_law_mean(e_min: Array, e_max: Array, exponent: Array) -> Array:
 
 
 #: Collisions drawn per chunk in ``collision_deposit`` (bounds the memory used).
-_CHUNK = 1 << 22
+_CHUNK = 1 << 16
 
 
 def collision_deposit(p: Array, mass: Array, charge: Array, z_over_a: Array,
