@@ -1,4 +1,4 @@
-"""Lattice QCD commands: ``npfm lqcd generate|measure|convert|inspect``."""
+"""Lattice QCD commands: ``npfm lqcd generate|measure|convert|import|inspect``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.events.errors import NpfmError
 from npfm.lqcd import ildg, observables
+from npfm.lqcd.actions import describe, import_ensemble, quark_action
 from npfm.lqcd.ensemble import GenerateSpec, generate, lattice_from_text
 from npfm.lqcd.export import export_configs
 from npfm.lqcd.lime import read_records
@@ -132,6 +133,41 @@ def convert_cmd(
     else:
         raise NpfmError(str(out), "an ensemble converts only to HDF5",
                         "name the output FILE.h5, or convert one .lime file at a time")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise NpfmError(f"{what} {item!r}", "not NAME=NUMBER", f"write e.g. --{what} csw=1.9")
+    return out
+
+
+@app.command("import")
+@clean_errors
+def import_cmd(
+    directory: Annotated[Path, typer.Argument(help="directory holding the ILDG .lime files")],
+    action: Annotated[str, typer.Option(help="quark action: clover, hisq or domain-wall")],
+    beta: Annotated[float, typer.Option(help="gauge coupling beta")],
+    flavours: Annotated[str, typer.Option(help="sea flavour content, e.g. 2+1+1")],
+    mass: Annotated[list[str], typer.Option(help="per flavour group, e.g. l=0.0102")],
+    param: Annotated[list[str], typer.Option(help="action parameter, e.g. csw=1.9")],
+    gluon: Annotated[str, typer.Option(help="gauge action name")] = "Wilson plaquette",
+    mass_convention: Annotated[str, typer.Option(help="kappa or am0 (clover), am")] = "",
+) -> None:
+    """Record ILDG files produced elsewhere (clover, HISQ, domain-wall) in ensemble.json."""
+    quark = quark_action(action, flavours, _pairs(mass, "mass"), _pairs(param, "param"),
+                         mass_convention or None)
+    record = import_ensemble(directory, quark, beta, gluon,
+                             command=" ".join(["npfm", *sys.argv[1:]]))
+    info = describe(record)
+    console.print(f"[green]OK[/] {directory / ENSEMBLE_FILE}: {info['title']}; "
+                  f"{info['configurations']} configurations")
 
 
 @app.command("inspect")

@@ -28,8 +28,11 @@ def now() -> str:
 
 
 def ensemble_record(name: str, lattice: tuple[int, int, int, int], beta: float,
-                    algorithm: dict[str, Any], command: str) -> dict[str, Any]:
-    """The ensemble part of the record; configurations and observables are added later."""
+                    algorithm: dict[str, Any], command: str, gluon: str = "Wilson plaquette",
+                    quark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ensemble part of the record; configurations and observables are added later.
+
+    ``quark`` (from ``npfm.lqcd.actions.quark_action``) is None for a quenched ensemble."""
     lx, ly, lz, lt = lattice
     return {
         "schema": SCHEMA, "name": name, "markovChainURI": f"urn:npfm:lqcd:{name}",
@@ -37,8 +40,8 @@ def ensemble_record(name: str, lattice: tuple[int, int, int, int], beta: float,
         "physics": {
             "size": {"lx": lx, "ly": ly, "lz": lz, "lt": lt},
             "boundaryConditions": {"gauge": "periodic", "fermion_time": "antiperiodic"},
-            "action": {"gluon": {"name": "Wilson plaquette", "beta": beta, "nColours": 3},
-                       "quark": None, "nFlavours": 0},
+            "action": {"gluon": {"name": gluon, "beta": beta, "nColours": 3},
+                       "quark": quark, "nFlavours": quark["nFlavours"] if quark else 0},
             "temperature": "zero" if lt >= max(lx, ly, lz) else "finite (1/lt)",
         },
         "algorithm": algorithm,
