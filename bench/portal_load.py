@@ -29,6 +29,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from npfm.catalog import search_index
+from npfm.catalog.facets import normalise
 from npfm.catalog.models import Dataset, DatasetFacet, File, open_catalog
 
 WRK = "/usr/bin/wrk"
@@ -67,13 +69,14 @@ def fill(url: str, n_datasets: int, n_files: int, root: Path) -> None:
             for name, value in (("facility", facility), ("experiment", experiment),
                                 ("collision_system", system), ("energy_gev", f"{energy:g}"),
                                 ("detector", detector), ("data_level", "simulated"),
-                                ("license", LICENSE)):
+                                ("license", normalise("license", LICENSE))):
                 facets.append({"dataset_id": dataset_id, "facet": name, "value": value})
         session.execute(insert(DatasetFacet), facets)
         session.execute(insert(File), [
             {"dataset_id": ids[k % len(ids)], "path": f"shards/part-{k:06d}.parquet",
              "sha256": hashlib.sha256(b"%d" % k).hexdigest(), "bytes": 50_000_000,
              "events": 1000, "adler32": f"{k:08x}"} for k in range(n_files)])
+        search_index.refresh(session, set(ids))  # bulk inserts bypass the flush hook
         session.commit()
     sessions.kw["bind"].dispose()
 

@@ -19,12 +19,25 @@ DATASET_ROW = {"name": "old", "title": "old corpus", "identifier": "urn:x", "sch
                "description": "", "keywords": "[]", "source": "npfm", "record": "{}"}
 
 
+#: The full-text index's engine-specific objects, which the models do not describe:
+#: SQLite's FTS5 table (and its shadow tables), PostgreSQL's tsvector columns and indexes.
+ENGINE_TABLES = "dataset_fts"
+ENGINE_COLUMNS = {"head_tsv", "body_tsv"}
+
+
+def _engine_index(diff: object) -> bool:
+    """True for a difference that is one of the engine-specific full-text objects."""
+    text_of = repr(diff)
+    return ENGINE_TABLES in text_of or any(c in text_of for c in ENGINE_COLUMNS)
+
+
 def _tables_and_columns(url: str) -> dict[str, set[str]]:
     engine = create_engine(url)
     try:
         found = inspect(engine)
-        return {t: {c["name"] for c in found.get_columns(t)}
-                for t in found.get_table_names() if t != "alembic_version"}
+        return {t: {c["name"] for c in found.get_columns(t)} - ENGINE_COLUMNS
+                for t in found.get_table_names()
+                if t != "alembic_version" and not t.startswith(ENGINE_TABLES)}
     finally:
         engine.dispose()
 
@@ -33,10 +46,10 @@ def test_upgrade_head_on_empty_database_matches_the_models(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         upgrade(engine)
-        assert current(engine) == "0002"
+        assert current(engine) == "0003"
         with engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-        assert diff == []
+        assert [d for d in diff if not _engine_index(d)] == []
     finally:
         engine.dispose()
     models = {t.name: {c.name for c in t.columns} for t in Base.metadata.sorted_tables}
@@ -70,7 +83,7 @@ def test_catalog_made_before_migrations_is_stamped_then_upgraded(tmp_path: Path)
             connection.execute(text("DROP TABLE alembic_version"))
         assert current(engine) is None
         upgrade(engine)
-        assert current(engine) == "0002"
+        assert current(engine) == "0003"
     finally:
         engine.dispose()
 
@@ -91,4 +104,4 @@ def test_plain_postgresql_url_uses_psycopg(pg_server: str) -> None:
     with open_catalog(pg_server)() as session:
         engine = session.get_bind()
         assert engine.dialect.driver == "psycopg"
-        assert current(engine) == "0002"  # type: ignore[arg-type]
+        assert current(engine) == "0003"  # type: ignore[arg-type]

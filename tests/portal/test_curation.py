@@ -6,7 +6,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from tests.portal.conftest import LICENSE, Portal
 
-from npfm.portal.embedding import shared_embedder
+from npfm.catalog.embedding import shared_embedder
 
 
 def test_embeddings_are_unit_vectors_that_rank_by_meaning() -> None:

@@ -45,11 +45,20 @@ def test_search_and_facets_match_sqlite(pg_portal: tuple[TestClient, Portal],
     test_client, _ = pg_portal
     for params in ({}, {"q": "sphenix tracking"}, {"experiment": "sPHENIX",
                                                    "collision_system": "pp"},
-                   {"energy_gev": 91.2}, {"q": "LEP1"}, {"q": "%"}):
+                   {"energy_gev": 91.2}, {"q": "LEP1"}, {"q": "%"}, {"q": "track"},
+                   {"q": "tracked collision"}, {"q": "annihilating"}, {"q": "the Z pole"},
+                   {"q": "ari"}, {"q": "RHIC tracking"}, {"q": "heavy ion"},
+                   {"q": "e+e-"}, {"experiment": "aleph"}, {"license": "CC-BY-4.0"}):
         on_pg = test_client.get("/api/v1/search", params=params).json()
         on_sqlite = client.get("/api/v1/search", params=params).json()
         assert on_pg["facets"] == on_sqlite["facets"], params
         assert [i["name"] for i in on_pg["items"]] == [i["name"] for i in on_sqlite["items"]]
+        assert on_pg["total"] == on_sqlite["total"], params
+    semantic = {"q": "electron-positron annihilation", "mode": "semantic"}
+    on_pg = test_client.get("/api/v1/search", params=semantic).json()["items"]
+    on_sqlite = client.get("/api/v1/search", params=semantic).json()["items"]
+    assert [(i["name"], i["score"]) for i in on_pg] == [(i["name"], i["score"])
+                                                         for i in on_sqlite]
 
 
 @pytest.mark.slow

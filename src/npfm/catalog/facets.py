@@ -22,6 +22,53 @@ COLUMNS = ("facility", "experiment", "geometry_id", "beam1_pdg", "beam2_pdg", "s
 _BEAMS = {2212: "p", -2212: "pbar", 11: "e-", -11: "e+", 1000791970: "Au",
           1000822080: "Pb", 1000080160: "O", 1000290630: "Cu"}
 _ORDER = ("e-", "e+", "p", "pbar", "O", "Cu", "Au", "Pb")
+#: Canonical spelling of known facet values, looked up case-insensitively. Detectors are
+#: geometry ids (the lowercase names of src/npfm/detectors/geometries/*.yaml).
+_CANONICAL: dict[str, dict[str, str]] = {
+    "experiment": {n.lower(): n for n in ("sPHENIX", "PHENIX", "STAR", "ALEPH", "DELPHI",
+                                          "OPAL", "L3", "ZEUS", "H1", "ePIC", "ALICE",
+                                          "ATLAS", "CMS", "LHCb", "CLAS12", "GlueX")},
+    "facility": {n.lower(): n for n in ("RHIC", "LEP", "HERA", "EIC", "LHC", "CEBAF",
+                                        "JLab", "FAIR", "SPS")},
+    "collision_system": {n.lower(): n for n in ("pp", "ppbar", "e+e-", "ep", "eA", "AuAu",
+                                                "pAu", "dAu", "PbPb", "pPb", "OO", "CuCu")},
+    "data_level": {n: n for n in ("raw", "hits", "simulated", "reconstructed", "objects",
+                                  "analysis", "lattice")},
+}
+#: Licence URLs -> SPDX identifiers (spdx.org/licenses), the license facet's values.
+_LICENSES = {"creativecommons.org/licenses/by/4.0": "CC-BY-4.0",
+             "creativecommons.org/licenses/by-sa/4.0": "CC-BY-SA-4.0",
+             "creativecommons.org/licenses/by-nc/4.0": "CC-BY-NC-4.0",
+             "creativecommons.org/publicdomain/zero/1.0": "CC0-1.0",
+             "opensource.org/licenses/mit": "MIT",
+             "www.apache.org/licenses/license-2.0": "Apache-2.0"}
+#: Other spellings met in metadata (experiment names with punctuation, beam pairs).
+_ALIASES = {"experiment": {"s-phenix": "sPHENIX", "epic": "ePIC", "clas 12": "CLAS12"},
+            "collision_system": {"ee": "e+e-", "e-e+": "e+e-", "p-p": "pp", "au+au": "AuAu",
+                                 "au-au": "AuAu", "pb+pb": "PbPb", "pb-pb": "PbPb",
+                                 "e-p": "ep", "e+p": "ep"}}
+
+
+def normalise(facet: str, value: str) -> str:
+    """The canonical facet value: known names in their usual spelling, detectors as
+    lowercase geometry ids, licence URLs as SPDX ids; unknown values stripped only."""
+    text = " ".join(str(value).split())
+    key = text.lower()
+    if facet == "detector":
+        return key
+    if facet == "license":
+        bare = key.split("://", 1)[-1].rstrip("/")
+        return _LICENSES.get(bare, text)
+    return (_CANONICAL.get(facet, {}).get(key) or _ALIASES.get(facet, {}).get(key) or text)
+
+
+def spellings(facet: str, value: str) -> list[str]:
+    """Raw column values that ``normalise`` maps to ``value`` (licence URL forms)."""
+    if facet != "license":
+        return [value]
+    urls = [u for u, spdx in _LICENSES.items() if spdx == value]
+    return [value, *(f"{scheme}://{u}{slash}" for u in urls for scheme in ("https", "http")
+                     for slash in ("/", ""))]
 
 
 def collision_system(beam1: int | None, beam2: int | None) -> str | None:
@@ -60,15 +107,17 @@ def corpus_facets(root: Path, shard_paths: Iterable[str]) -> dict[str, list[Any]
 
 
 def apply_facets(dataset: Dataset, facets: dict[str, list[Any]]) -> None:
-    """Set the facet columns (the value, or ", "-joined values; energy only if unique)
-    and one DatasetFacet row per value."""
+    """Set the facet columns (the normalised value, or ", "-joined values; energy only if
+    unique) and one DatasetFacet row per normalised value."""
     for name, values in facets.items():
         if name == "energy_gev":
             dataset.energy_gev = float(values[0]) if len(values) == 1 else None
+            texts = [f"{float(v):g}" for v in values]
         else:
-            setattr(dataset, name, ", ".join(map(str, values))[:128])
-        for value in values:
-            text = f"{value:g}" if isinstance(value, float) else str(value)
+            texts = sorted({normalise(name, str(v)) for v in values})
+            setattr(dataset, name, ", ".join(texts)[:128])
+        for text in texts:
             dataset.facets.append(DatasetFacet(facet=name, value=text[:256]))
     if dataset.license:
-        dataset.facets.append(DatasetFacet(facet="license", value=dataset.license[:256]))
+        dataset.facets.append(DatasetFacet(facet="license",
+                                           value=normalise("license", dataset.license)[:256]))

@@ -19,7 +19,9 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
 )
@@ -99,6 +101,20 @@ class DatasetFacet(Base):
     value: Mapped[str] = mapped_column(String(256), index=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="facets")
+
+
+class DatasetSearch(Base):
+    """The search index row of a dataset (``npfm.catalog.search_index``): stemmed terms of
+    its head and body text, and the unit embedding (float32 x 384) of its summary text."""
+
+    __tablename__ = "dataset_search"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), primary_key=True)
+    head: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(SHA256)  # of the embedded text
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class File(Base):
@@ -238,14 +254,20 @@ def open_catalog(url: str = "sqlite:///npfm-catalog.sqlite") -> sessionmaker[Ses
 
     The schema is managed by Alembic (``npfm.catalog.migrations``): an empty database gets
     every table, an older one is migrated in place, keeping its rows. One engine (and
-    connection pool) is kept per URL until ``close_catalogs``.
+    connection pool) is kept per URL until ``close_catalogs``. Sessions keep the search
+    index current (``search_index.watch``).
     """
+    from npfm.catalog import search_index
+
     engine = _ENGINES.get(url)
     if engine is None:
         engine = create_engine(driver_url(url))
         upgrade(engine)
+        search_index.fill_missing(engine)
         _ENGINES[url] = engine
-    return sessionmaker(engine)
+    sessions = sessionmaker(engine)
+    search_index.watch(sessions)
+    return sessions
 
 
 def close_catalogs() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from npfm.catalog.content import GENERIC, corpus_content, describe
 from npfm.catalog.edges import add_edge
 from npfm.catalog.facets import apply_facets, corpus_facets
 from npfm.catalog.federation import checksums
@@ -90,8 +91,15 @@ def register_corpus(path: Path, session: Session,
         file.replicas.append(Replica(site="local", url=url, status="available",
                                      adler32=adler, sha256=shard["sha256"]))
         dataset.files.append(file)
-    apply_facets(dataset, corpus_facets(root, [s["path"] for s in manifest["shards"]]))
+    facets = corpus_facets(root, [s["path"] for s in manifest["shards"]])
+    apply_facets(dataset, facets)
+    content = corpus_content(root)
+    text, keywords, terms = describe(content, facets)
+    given = dataset.description.strip()
+    dataset.description = text if given in GENERIC else f"{given} {text}"
+    dataset.keywords = list(dict.fromkeys([*dataset.keywords, *keywords]))
     dataset.record = {"publisher": citation.get("publisher", "npfm"),
+                      "content": {**content, "search_terms": terms},
                       "publication_year": citation.get("year"),
                       "format": {"name": manifest.get("format", "npfm-corpus"),
                                  "schema_version": manifest["schema_version"],

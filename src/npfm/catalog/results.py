@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from npfm.catalog.edges import add_edge
 from npfm.catalog.inputs import ResultInput, parse
-from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset
+from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, ProvenanceEdge
 from npfm.events.errors import NpfmError
 from npfm.events.shards import read_json
 
@@ -75,3 +75,20 @@ def register_results(path: Path, session: Session) -> list[str]:
                 messages.append(f"{entry.name}: dataset {entry.dataset_manifest_sha256[:12]}"
                                 " is not registered (edge kept; register the corpus)")
     return [f"{path}: {added} result(s) added of {len(doc['results'])}", *messages]
+
+
+def derived_results(session: Session, dataset: Dataset) -> list[BenchmarkResult]:
+    """Results evaluated on the dataset, or evaluating a checkpoint trained on it."""
+    sha = dataset.manifest_sha256
+    checkpoints = set(session.scalars(select(ProvenanceEdge.source_id).where(
+        ProvenanceEdge.source_kind == "checkpoint", ProvenanceEdge.target_kind == "dataset",
+        ProvenanceEdge.target_id == sha)))
+    result_ids = {int(i) for i in session.scalars(select(ProvenanceEdge.source_id).where(
+        ProvenanceEdge.source_kind == "benchmark_result", or_(
+            (ProvenanceEdge.target_kind == "dataset") & (ProvenanceEdge.target_id == sha),
+            (ProvenanceEdge.target_kind == "checkpoint")
+            & ProvenanceEdge.target_id.in_(checkpoints)))) if i.isdigit()}
+    checkpoint_ids = select(Checkpoint.id).where(Checkpoint.model_sha256.in_(checkpoints))
+    return list(session.scalars(select(BenchmarkResult).where(or_(
+        BenchmarkResult.id.in_(result_ids), BenchmarkResult.dataset_id == dataset.id,
+        BenchmarkResult.checkpoint_id.in_(checkpoint_ids))).order_by(BenchmarkResult.id)))

@@ -25,7 +25,7 @@ FACETS = ("facility", "experiment", "collision_system", "energy_gev", "detector"
           "data_level")
 #: Keys of ``Dataset.record`` that only registration knows (not held in columns).
 _CARRIED = ("doi", "publisher", "publication_year", "landing_page", "format", "provenance",
-            "related")
+            "related", "content")
 
 
 @functools.cache

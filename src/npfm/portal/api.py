@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from npfm.catalog import federation
 from npfm.catalog.exports import schema_org_jsonld
+from npfm.catalog.facets import normalise
 from npfm.catalog.models import ApiToken, BenchmarkResult, Dataset, DatasetFacet, File
+from npfm.catalog.results import derived_results
 from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, events_view, provenance
 from npfm.portal.app import db, state
 from npfm.portal.auth import require
-from npfm.portal.embedding import shared_embedder
 from npfm.portal.schemas import (
     MAX_LIMIT,
     MAX_OFFSET,
@@ -29,9 +30,12 @@ from npfm.portal.schemas import (
 )
 from npfm.portal.search import Query as SearchSpec
 from npfm.portal.search import facet_counts, search, summary
-from npfm.portal.views import derived_results, file_entries, result_dict
+from npfm.portal.views import file_entries, result_dict
 
 router = APIRouter(tags=["catalog"])
+#: Annotated fields that are also search facets (their facet rows follow the column).
+FACET_FIELDS = ("facility", "experiment", "collision_system", "energy_gev", "detector",
+                "data_level", "license")
 DB = Annotated[Session, Depends(db)]
 DatasetId = Annotated[int, Path(ge=1, le=2**62, description="catalog dataset id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -69,7 +73,7 @@ def dataset_with_files(session: Session, dataset_id: int) -> Dataset:
 def search_datasets(params: SearchQuery, request: Request, session: DB) -> dict[str, Any]:
     """Faceted full-text (``mode=text``) or semantic (``mode=semantic``) dataset search."""
     spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-    found = search(session, spec, state(request).embeddings)
+    found = search(session, spec, state(request).vectors)
     return {"total": found.total, "limit": params.limit, "offset": params.offset,
             "next": next_link(request, found.total, params.limit, params.offset),
             "items": found.items, "facets": facet_counts(session, spec)}
@@ -134,7 +138,7 @@ def dataset_suggestions(dataset_id: DatasetId, request: Request,
                         session: DB) -> list[dict[str, Any]]:
     """Suggested values for missing metadata, by an embedding-neighbour vote, with evidence."""
     return curation.suggestions(session, dataset_or_404(session, dataset_id),
-                                state(request).embeddings, shared_embedder())
+                                state(request).vectors)
 
 
 @router.get("/curation/duplicates")
@@ -142,7 +146,7 @@ def duplicates(request: Request, session: DB,
                threshold: Annotated[float, Query(ge=0.5, le=1.0)] = curation.DUPLICATE_COSINE
                ) -> list[dict[str, Any]]:
     """Pairs of near-duplicate datasets (cosine similarity of their embeddings)."""
-    return curation.near_duplicates(session, state(request).embeddings, shared_embedder(),
+    return curation.near_duplicates(session, state(request).vectors,
                                     threshold)
 
 
@@ -162,14 +166,17 @@ def annotate(dataset_id: DatasetId, body: AnnotationIn, session: DB,
     """Set curated metadata values (scope ``curate``); facet rows follow the columns."""
     dataset = dataset_or_404(session, dataset_id)
     changes = body.model_dump(exclude_none=True)
+    rows = {}
     for name, value in changes.items():
-        setattr(dataset, name, value)
-        if name in ("facility", "experiment", "collision_system", "energy_gev", "detector",
-                    "data_level", "license"):
+        if name in FACET_FIELDS:
             for row in [f for f in dataset.facets if f.facet == name]:
                 dataset.facets.remove(row)
-            text = f"{value:g}" if isinstance(value, float) else str(value)
-            dataset.facets.append(DatasetFacet(facet=name, value=text))
+            rows[name] = f"{value:g}" if isinstance(value, float) else normalise(name, value)
+            if name not in ("license", "energy_gev"):  # the licence column keeps its URL
+                value = rows[name]
+        setattr(dataset, name, value)
+    session.flush()  # old rows go before new ones arrive (a value may be set again)
+    dataset.facets.extend(DatasetFacet(facet=k, value=v) for k, v in rows.items())
     dataset.record = {**(dataset.record or {}), "curated_by": token.name}
     session.commit()
     return summary(dataset)

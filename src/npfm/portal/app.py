@@ -18,7 +18,7 @@ from npfm import __version__
 from npfm.catalog.models import open_catalog
 from npfm.events.errors import NpfmError
 from npfm.portal.downloads import Adler32Cache
-from npfm.portal.embedding import EmbeddingCache
+from npfm.portal.search import VectorIndex
 from npfm.portal.security import Guard, docs_policy, invalid_request, short
 
 HERE = Path(__file__).parent
@@ -31,7 +31,7 @@ class PortalState:
 
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
-    embeddings: EmbeddingCache = field(default_factory=EmbeddingCache)
+    vectors: VectorIndex = field(default_factory=VectorIndex)
     adler32: Adler32Cache = field(default_factory=Adler32Cache.empty)
 
     def session(self) -> Iterator[Session]:

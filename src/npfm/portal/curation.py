@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from npfm.catalog.models import Dataset
-from npfm.portal.embedding import Embedder, EmbeddingCache
-from npfm.portal.search import SUMMARY_FIELDS, embedding_texts
+from npfm.portal.search import SUMMARY_FIELDS, VectorIndex
 
 #: Fields a suggestion can fill.
 SUGGESTED_FIELDS = ("facility", "experiment", "collision_system", "energy_gev", "detector",
@@ -33,13 +32,14 @@ def _missing(value: Any) -> bool:
     return value is None or value == ""
 
 
-def suggestions(session: Session, dataset: Dataset, cache: EmbeddingCache,
-                embedder: Embedder) -> list[dict[str, Any]]:
+def suggestions(session: Session, dataset: Dataset,
+                index: VectorIndex) -> list[dict[str, Any]]:
     """For each missing field: the voted value, its confidence and the neighbours behind it."""
     missing = [f for f in SUGGESTED_FIELDS if _missing(getattr(dataset, f))]
     if not missing:
         return []
-    ids, matrix = cache.matrix(embedding_texts(session), embedder)
+    found, matrix = index.current(session)
+    ids = [int(i) for i in found]
     me = ids.index(dataset.id)
     sims = matrix @ matrix[me]
     others = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id != dataset.id))}
@@ -63,10 +63,11 @@ def suggestions(session: Session, dataset: Dataset, cache: EmbeddingCache,
     return out
 
 
-def near_duplicates(session: Session, cache: EmbeddingCache, embedder: Embedder,
+def near_duplicates(session: Session, index: VectorIndex,
                     threshold: float = DUPLICATE_COSINE) -> list[dict[str, Any]]:
     """Pairs of datasets with cosine similarity >= ``threshold``, most similar first."""
-    ids, matrix = cache.matrix(embedding_texts(session), embedder)
+    found, matrix = index.current(session)
+    ids = [int(i) for i in found]
     if len(ids) < 2:
         return []
     sims = matrix @ matrix.T

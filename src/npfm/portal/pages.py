@@ -14,15 +14,15 @@ from sqlalchemy.orm import Session
 
 from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.models import BenchmarkResult, File
+from npfm.catalog.results import derived_results
 from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, provenance
 from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
-from npfm.portal.embedding import shared_embedder
 from npfm.portal.schemas import SearchQuery
 from npfm.portal.search import FACETS, facet_counts, search
 from npfm.portal.search import Query as SearchSpec
-from npfm.portal.views import derived_results, file_entries, result_dict
+from npfm.portal.views import file_entries, result_dict
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db)]
@@ -50,7 +50,7 @@ def _render(request: Request, name: str, context: dict[str, Any]) -> HTMLRespons
 def home(request: Request, params: SearchQuery, session: DB) -> HTMLResponse:
     """Search page: query box, text/semantic switch, facets with counts, one page of hits."""
     spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-    found = search(session, spec, state(request).embeddings)
+    found = search(session, spec, state(request).vectors)
     current = {k: v for k, v in request.query_params.items() if k != "offset"}
 
     def link(**change: Any) -> str:
@@ -88,12 +88,12 @@ def dataset_page(dataset_id: DatasetId, request: Request, session: DB) -> HTMLRe
 def curation_page(dataset_id: DatasetId, request: Request, session: DB) -> HTMLResponse:
     """Suggested values for the dataset's missing metadata and its near-duplicates."""
     dataset = dataset_or_404(session, dataset_id)
-    embeddings, embedder = state(request).embeddings, shared_embedder()
-    pairs = [p for p in curation.near_duplicates(session, embeddings, embedder)
+    vectors = state(request).vectors
+    pairs = [p for p in curation.near_duplicates(session, vectors)
              if dataset.id in (p["a"]["id"], p["b"]["id"])]
     return _render(request, "curation.html", {
         "d": dataset, "fields": curation.field_values(dataset),
-        "suggestions": curation.suggestions(session, dataset, embeddings, embedder),
+        "suggestions": curation.suggestions(session, dataset, vectors),
         "duplicates": pairs, "threshold": curation.DUPLICATE_COSINE})
 
 

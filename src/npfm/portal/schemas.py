@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from npfm.catalog.facets import normalise
 from npfm.catalog.inputs import NAME, URL_SCHEMES
 
 #: Page size cap of every listing.
@@ -41,7 +42,7 @@ class SearchParams(BaseModel):
                      "data_level", "license"):
             value = getattr(self, name)
             if value is not None and value != "":
-                out[name] = f"{value:g}" if isinstance(value, float) else value
+                out[name] = f"{value:g}" if isinstance(value, float) else normalise(name, value)
         return out
 
 

@@ -1,22 +1,27 @@
 """Faceted, full-text and semantic search over catalog datasets.
 
-Every user value reaches the database as a bound parameter (SQLAlchemy expressions,
-never string-built SQL); LIKE wildcards in the query are escaped so ``%`` and ``_``
-match themselves.
+Full text matches stemmed terms in the engine's index (``npfm.catalog.search_index``:
+FTS5 on SQLite, tsvector on PostgreSQL); semantic search ranks the precomputed dataset
+embeddings of that index by cosine similarity. Every user value reaches the database as a
+bound parameter (SQLAlchemy expressions, never string-built SQL).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from npfm.catalog import search_index
+from npfm.catalog.embedding import shared_embedder
+from npfm.catalog.facets import normalise, spellings
 from npfm.catalog.models import Dataset, DatasetFacet, File
-from npfm.portal.embedding import EmbeddingCache, dataset_text, shared_embedder
 
 #: Facet name -> column; the order is the order of the facet panels.
 FACETS: dict[str, Any] = {
@@ -49,11 +54,6 @@ class Query:
     offset: int = 0
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _has_rows(name: str) -> ColumnElement[bool]:
     return exists().where(DatasetFacet.dataset_id == Dataset.id, DatasetFacet.facet == name)
 
@@ -64,25 +64,30 @@ def _facet_condition(name: str, value: str) -> ColumnElement[bool]:
     typed: Any = float(value) if name == "energy_gev" else value  # the caller checked it
     in_rows = Dataset.id.in_(select(DatasetFacet.dataset_id).where(
         DatasetFacet.facet == name, DatasetFacet.value == _facet_value(name, typed)))
-    return or_(in_rows, and_(~_has_rows(name), column == typed))
+    in_column = (column == typed if name == "energy_gev"
+                 else column.in_(spellings(name, value)) if name == "license"
+                 else func.lower(column) == value.lower())
+    return or_(in_rows, and_(~_has_rows(name), in_column))
 
 
-def _conditions(query: Query, skip: str | None = None) -> list[ColumnElement[bool]]:
+def _text_search(query: Query) -> bool:
+    return query.mode == "text" and bool(query.text.strip())
+
+
+def _conditions(session: Session, query: Query,
+                skip: str | None = None) -> list[ColumnElement[bool]]:
     conds = [_facet_condition(k, v) for k, v in query.filters.items() if k != skip]
-    if query.mode == "text" and query.text.strip():
-        for word in query.text.split()[:8]:
-            pattern = _like(word)
-            conds.append(or_(Dataset.title.ilike(pattern, escape="\\"),
-                             Dataset.description.ilike(pattern, escape="\\"),
-                             Dataset.name.ilike(pattern, escape="\\"),
-                             cast(Dataset.keywords, String).ilike(pattern, escape="\\")))
+    if _text_search(query):
+        words = search_index.query_terms(query.text)
+        conds.append(Dataset.id.in_(search_index.matches(session, words)) if words
+                     else false())
     return conds
 
 
 def _restriction(session: Session, query: Query, skip: str | None) -> Any:
     """Matching dataset ids (a list, or a subquery when there are very many), or None
     when nothing is filtered."""
-    conds = _conditions(query, skip=skip)
+    conds = _conditions(session, query, skip=skip)
     if not conds:
         return None
     matching = select(Dataset.id).where(*conds)
@@ -137,7 +142,7 @@ def _count_columns(session: Session, datasets: list[Dataset], names: list[str],
 
 
 def _facet_value(name: str, value: Any) -> str:
-    return f"{float(value):g}" if name == "energy_gev" else str(value)
+    return f"{float(value):g}" if name == "energy_gev" else normalise(name, str(value))
 
 
 def summary(dataset: Dataset, files: int = 0) -> dict[str, Any]:
@@ -162,39 +167,69 @@ class Results:
     total: int
 
 
-def search(session: Session, query: Query, cache: EmbeddingCache | None = None) -> Results:
-    """Run ``query``: text mode filters by every word; semantic mode ranks by cosine."""
-    conds = _conditions(query)
+def search(session: Session, query: Query, index: VectorIndex | None = None) -> Results:
+    """Run ``query``: text mode matches every term, head matches first; semantic mode
+    ranks by cosine similarity."""
+    conds = _conditions(session, query)
     if query.mode == "semantic" and query.text.strip():
-        return _semantic(session, query, conds, cache or EmbeddingCache())
+        return _semantic(session, query, conds, index or VectorIndex())
+    order: list[Any] = [Dataset.id]
+    if _text_search(query):
+        words = search_index.query_terms(query.text)
+        order.insert(0, case(
+            (Dataset.id.in_(search_index.matches(session, words, "head")), 0),
+            (Dataset.id.in_(search_index.matches(session, words, "head", every=False)), 1),
+            else_=2))
     total = session.scalar(select(func.count(Dataset.id)).where(*conds)) or 0
-    page = list(session.scalars(select(Dataset).where(*conds).order_by(Dataset.id)
+    page = list(session.scalars(select(Dataset).where(*conds).order_by(*order)
                                 .limit(query.limit).offset(query.offset)))
     files = _file_counts(session, [d.id for d in page])
     return Results([summary(d, files.get(d.id, 0)) for d in page], total)
 
 
-def embedding_texts(session: Session, conds: list[ColumnElement[bool]] | None = None
-                    ) -> dict[int, str]:
-    """Dataset id -> the text embedded for it, for datasets matching ``conds``."""
-    return {d.id: dataset_text({k: getattr(d, k) for k in SUMMARY_FIELDS})
-            for d in session.scalars(select(Dataset).where(*(conds or [])))}
+@dataclass
+class VectorIndex:
+    """The index's dataset embeddings in memory, reloaded when any index row changes."""
+
+    stamp: tuple[int, str] = (-1, "")
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current(self, session: Session) -> tuple[np.ndarray, np.ndarray]:
+        """(dataset ids, unit vectors), read again only if the index changed."""
+        stamp = search_index.index_stamp(session)
+        with self.lock:
+            if stamp != self.stamp:
+                self.ids, self.matrix = search_index.vectors(session)
+                self.stamp = stamp
+            return self.ids, self.matrix
+
+
+@lru_cache(maxsize=4096)
+def query_vector(text: str) -> np.ndarray:
+    """The unit embedding of a query text (repeated queries are not encoded again)."""
+    vector: np.ndarray = shared_embedder().encode([text])[0]
+    vector.setflags(write=False)
+    return vector
 
 
 def _semantic(session: Session, query: Query, conds: list[ColumnElement[bool]],
-              cache: EmbeddingCache) -> Results:
-    embedder = shared_embedder()
-    ids, matrix = cache.matrix(embedding_texts(session, conds), embedder)
-    if not ids:
+              index: VectorIndex) -> Results:
+    ids, matrix = index.current(session)
+    if conds:
+        keep = np.isin(ids, list(session.scalars(select(Dataset.id).where(*conds))))
+        ids, matrix = ids[keep], matrix[keep]
+    if not len(ids):
         return Results([], 0)
-    scores = matrix @ embedder.encode([query.text])[0]
+    scores = matrix @ query_vector(" ".join(query.text.split()))
     order = np.argsort(-scores, kind="stable")[query.offset:query.offset + query.limit]
-    chosen = [ids[i] for i in order]
+    chosen = [int(ids[i]) for i in order]
     by_id = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(chosen)))}
     files = _file_counts(session, chosen)
     items = []
-    for i in order:
-        item = summary(by_id[ids[i]], files.get(ids[i], 0))
+    for i, dataset_id in zip(order, chosen, strict=True):
+        item = summary(by_id[dataset_id], files.get(dataset_id, 0))
         item["score"] = round(float(scores[i]), 4)
         items.append(item)
     return Results(items, len(ids))

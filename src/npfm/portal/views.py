@@ -1,14 +1,14 @@
-"""Catalog look-ups shared by the pages and the API: files, derived results."""
+"""Catalog look-ups shared by the pages and the API: files, results as JSON."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, File, ProvenanceEdge
+from npfm.catalog.models import BenchmarkResult, File
 from npfm.portal.downloads import Adler32Cache, contained_path
 
 
@@ -33,23 +33,6 @@ def file_entries(session: Session, dataset_id: int, limit: int, offset: int,
                     "replicas": [{"site": r.site, "url": r.url, "status": r.status}
                                  for r in file.replicas]})
     return out
-
-
-def derived_results(session: Session, dataset: Dataset) -> list[BenchmarkResult]:
-    """Results evaluated on the dataset, or evaluating a checkpoint trained on it."""
-    sha = dataset.manifest_sha256
-    checkpoints = set(session.scalars(select(ProvenanceEdge.source_id).where(
-        ProvenanceEdge.source_kind == "checkpoint", ProvenanceEdge.target_kind == "dataset",
-        ProvenanceEdge.target_id == sha)))
-    result_ids = {int(i) for i in session.scalars(select(ProvenanceEdge.source_id).where(
-        ProvenanceEdge.source_kind == "benchmark_result", or_(
-            (ProvenanceEdge.target_kind == "dataset") & (ProvenanceEdge.target_id == sha),
-            (ProvenanceEdge.target_kind == "checkpoint")
-            & ProvenanceEdge.target_id.in_(checkpoints)))) if i.isdigit()}
-    checkpoint_ids = select(Checkpoint.id).where(Checkpoint.model_sha256.in_(checkpoints))
-    return list(session.scalars(select(BenchmarkResult).where(or_(
-        BenchmarkResult.id.in_(result_ids), BenchmarkResult.dataset_id == dataset.id,
-        BenchmarkResult.checkpoint_id.in_(checkpoint_ids))).order_by(BenchmarkResult.id)))
 
 
 def result_dict(result: BenchmarkResult) -> dict[str, Any]:

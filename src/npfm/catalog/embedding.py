@@ -9,11 +9,9 @@ two vectors is their cosine similarity.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -64,28 +62,6 @@ class Embedder:
 def shared_embedder() -> Embedder:
     """One model per process, loaded on first use (about 5 s on a laptop core)."""
     return Embedder()
-
-
-@dataclass
-class EmbeddingCache:
-    """Embeddings of dataset texts, keyed by dataset id and refreshed when the text changes."""
-
-    vectors: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def matrix(self, texts: dict[int, str], embedder: Embedder) -> tuple[list[int], np.ndarray]:
-        """(dataset ids, unit vectors (N, 384)) for ``texts``; only changed texts are embedded."""
-        digests = {i: hashlib.sha256(t.encode()).hexdigest() for i, t in texts.items()}
-        with self.lock:
-            stale = [i for i in texts if self.vectors.get(i, ("", None))[0] != digests[i]]
-            if stale:
-                fresh = embedder.encode([texts[i] for i in stale])
-                for i, vec in zip(stale, fresh, strict=True):
-                    self.vectors[i] = (digests[i], vec)
-            ids = sorted(texts)
-            mat = (np.stack([self.vectors[i][1] for i in ids]) if ids
-                   else np.zeros((0, DIMENSIONS), np.float32))
-        return ids, mat
 
 
 def dataset_text(fields: dict[str, Any]) -> str:
