@@ -1,4 +1,4 @@
-"""Lattice QCD commands: ``npfm lqcd generate|measure|convert|import|inspect``."""
+"""Lattice QCD commands: ``npfm lqcd generate|measure|thermal|convert|import|inspect``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from npfm.lqcd.export import export_configs
 from npfm.lqcd.lime import read_records
 from npfm.lqcd.measure import MeasureSpec, measure
 from npfm.lqcd.metadata import ENSEMBLE_FILE, load_ensemble
+from npfm.lqcd.thermal import measure_thermal
 
 app = typer.Typer(help="Lattice QCD: ILDG gauge configurations, generation, correlators.",
                   no_args_is_help=True)
@@ -168,6 +169,27 @@ def import_cmd(
     info = describe(record)
     console.print(f"[green]OK[/] {directory / ENSEMBLE_FILE}: {info['title']}; "
                   f"{info['configurations']} configurations")
+
+
+@app.command("thermal")
+@clean_errors
+def thermal_cmd(
+    hot: Annotated[Path, typer.Argument(help="finite-temperature ensemble (Nt << Ns)")],
+    reference: Annotated[Path, typer.Argument(help="ensemble with a multiple of Nt slices")],
+    out: Out,
+    mass: Annotated[float, typer.Option(help="heavy bare quark mass m0 (lattice units)")
+                    ] = 0.4,
+    tol: Annotated[float, typer.Option(help="CG relative residual")] = 1e-10,
+) -> None:
+    """Temporal and spatial heavy-quark meson correlators, G/G_rec, Polyakov susceptibility."""
+    with progress_bar("configs") as bar:
+        bar.add_task("thermal correlators", total=None)
+        result = measure_thermal(hot, reference, out, mass, tol)
+    ratio = result["correlators"]["pseudoscalar"]["ratio_to_reconstructed"]
+    poly = result["polyakov_loop"]
+    console.print(f"[green]OK[/] {out / 'thermal.json'}: pseudoscalar G/G_rec "
+                  f"{', '.join(f'{r:.4f}' for r in ratio)}; chi_P {poly['susceptibility']:.4g}"
+                  f" +- {poly['susceptibility_error']:.2g}")
 
 
 @app.command("inspect")

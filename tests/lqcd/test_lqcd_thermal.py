@@ -3,15 +3,21 @@ quark screening mass at Nt = 2, gauge invariance, Polyakov-loop susceptibility."
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from npfm.cli import app
 from npfm.events.errors import NpfmError
 from npfm.lqcd import correlators, thermal
 from npfm.lqcd.su3 import gauge_transform, random_field, random_su3, unit_field
+
+runner = CliRunner()
 
 
 def _spectral(tau: np.ndarray, n_slices: int, energies: tuple[float, ...]) -> np.ndarray:
@@ -68,3 +74,31 @@ def test_polyakov_loop_susceptibility() -> None:
     p = np.abs(loops)
     assert value == pytest.approx(64 * (np.mean(p ** 2) - np.mean(p) ** 2))
     assert err > 0
+
+
+def test_thermal_command_end_to_end(tmp_path: Path) -> None:
+    """Hot 2^2 x 4 x 2 and reference 2^2 x 4 x 4 ensembles through ``npfm lqcd thermal``."""
+    paths = {}
+    for name, lattice in (("hot", "2x2x4x2"), ("cold", "2x2x4x4")):
+        paths[name] = tmp_path / name
+        result = runner.invoke(app, ["lqcd", "generate", "--out", str(paths[name]),
+                                     "--lattice", lattice, "--beta", "6.0", "--configs", "2",
+                                     "--therm", "2", "--separation", "1", "--seed", "3"])
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "thermal"
+    result = runner.invoke(app, ["lqcd", "thermal", str(paths["hot"]), str(paths["cold"]),
+                                 "--out", str(out), "--mass", "1.0"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "thermal.json").read_text())
+    ps = record["correlators"]["pseudoscalar"]
+    assert len(ps["temporal"]) == 2
+    assert len(ps["spatial"]) == 4
+    assert all(r > 0 for r in ps["ratio_to_reconstructed"])
+    assert record["polyakov_loop"]["susceptibility"] >= 0
+    result = runner.invoke(app, ["lqcd", "thermal", str(paths["hot"]), str(paths["hot"]),
+                                 "--out", str(out)])
+    assert result.exit_code == 0  # Nt slices are a multiple of Nt: G_rec = G
+    wrong = runner.invoke(app, ["lqcd", "thermal", str(paths["cold"]), str(paths["hot"]),
+                                "--out", str(out)])
+    assert wrong.exit_code == 2
+    assert "multiple of Nt" in wrong.output

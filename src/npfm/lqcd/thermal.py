@@ -16,15 +16,18 @@ susceptibility. Lattice units; the temperature is T = 1 / Nt.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from npfm.events.errors import NpfmError
-from npfm.lqcd import fits
+from npfm.events.shards import atomic_write_json
+from npfm.lqcd import fits, ildg, observables
 from npfm.lqcd.correlators import meson_sites, propagator
 from npfm.lqcd.dirac import WilsonDirac, gamma_matrices
+from npfm.lqcd.metadata import load_ensemble, now
 
 CHANNELS = {"pseudoscalar": 4, "vector_x": 0}  # Gamma = gamma_5, gamma_1
 
@@ -82,3 +85,38 @@ def thermal_summary(hot: list[dict[str, np.ndarray]], cold: list[dict[str, np.nd
                      ratio.tolist(), "ratio_error": fits.finite(ratio_err),
                      "ratio_error_note": "hot-ensemble error only (G_rec mean held fixed)"}
     return out
+
+
+def _ensemble_fields(path: Path) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    record = load_ensemble(path)
+    size = record["physics"]["size"]
+    lattice = (size["lx"], size["ly"], size["lz"], size["lt"])
+    return record, [ildg.read_config(Path(path) / c["file"], expected=lattice).u
+                    .to(torch.complex128) for c in record["configurations"]]
+
+
+def measure_thermal(hot_path: Path, cold_path: Path, out: Path, mass: float,
+                    tol: float = 1e-10) -> dict[str, Any]:
+    """The in-medium workflow: correlators on the hot ensemble (Nt slices) and the
+    reference ensemble (a multiple of Nt slices, same spatial lattice), G / G_rec and the
+    Polyakov-loop susceptibility of the hot ensemble, written to ``out``/thermal.json."""
+    hot_record, hot = _ensemble_fields(hot_path)
+    cold_record, cold = _ensemble_fields(cold_path)
+    hs, cs = hot_record["physics"]["size"], cold_record["physics"]["size"]
+    if [hs[k] for k in ("lx", "ly", "lz")] != [cs[k] for k in ("lx", "ly", "lz")]:
+        raise NpfmError(str(cold_path), "spatial lattice differs from the hot ensemble",
+                        "generate the reference ensemble on the same spatial lattice")
+    nt = hs["lt"]
+    summary = thermal_summary([temporal_and_spatial(u, mass, tol) for u in hot],
+                              [temporal_and_spatial(u, mass, tol) for u in cold], nt)
+    loops = np.array([observables.polyakov_loop(u) for u in hot])
+    chi, chi_err = (polyakov_susceptibility(loops, hs["lx"] * hs["ly"] * hs["lz"])
+                    if len(hot) > 1 else (float("nan"), float("nan")))
+    result = {"hot_ensemble": hot_record["name"], "reference_ensemble": cold_record["name"],
+              "created": now(), "mass": mass, "temperature": f"1/{nt} (lattice units)",
+              "reference_slices": cs["lt"], "correlators": summary,
+              "polyakov_loop": {"mean_abs": float(np.abs(loops).mean()),
+                                "susceptibility": chi, "susceptibility_error": chi_err},
+              "units": "lattice units"}
+    atomic_write_json(Path(out) / "thermal.json", result)
+    return result
