@@ -126,7 +126,7 @@ def import_aleph(
     with progress_bar(bytes_=True) as bar:
         task = bar.add_task("importing ALEPH", total=sum(i["bytes"] for i in inputs))
         events = aleph_text.read_archive(paths, progress=lambda n: bar.advance(task, n),
-                                         stats=stats)
+                                         stats=stats, finite=True)
         ingest(events, writer, source=str(aleph_dir), batch_events=250)
     writer.close()
     console.print(f"imported: {stats['linked']} linked reco+truth events, "

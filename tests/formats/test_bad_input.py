@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from npfm.cli import app
 from npfm.events.build import events_to_table
+from npfm.events.checks import check_table
 from npfm.events.errors import NpfmError
 from npfm.formats import aleph_text, hit_table
 from npfm.formats.hit_table import read_hit_table
@@ -73,19 +74,37 @@ def test_event_table_refuses_values_outside_the_storage_type() -> None:
               r"\[-9223372036854775808, 9223372036854775807\]"),
              ({**base, **hits, "hit_layer": np.array([40_000])},
               r"column hit_layer: value out of the int16 range \[-32768, 32767\]"),
-             ({**base, **hits, "hit_x": [1e300]}, r"column hit_x: value out of the float")]
-    for event, message in cases:  # before: OverflowError, a silent wrap, or inf
+             ({**base, **hits, "hit_layer": np.array([np.inf])},
+              r"column hit_layer: value out of the int16 range")]
+    for event, message in cases:  # before: OverflowError, or a silent wrap-around
         with pytest.raises(NpfmError, match=message):
             events_to_table([event], source="src")
+    # a float beyond float32 becomes inf, which the value checks name (and curation
+    # quarantines)
+    table = events_to_table([{**base, **hits, "hit_x": [1e300]}], source="src")
+    with pytest.raises(NpfmError, match=r"src row 0 column hit_x: non-finite value inf"):
+        check_table(table, "src")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e39"])
 def test_non_finite_values_name_file_and_line(tmp_path: Path, value: str) -> None:
-    path = _aleph(tmp_path / "a.aleph", line=OBJECT.replace("pz= 0.2", f"pz= {value}"))
-    assert _message(path).startswith(f"{path} line 2: cannot parse object line (pz "
-                                     f"'{value}' is not a finite number")
+    path = _aleph(tmp_path / "d/a.aleph", line=OBJECT.replace("pz= 0.2", f"pz= {value}"))
+    with pytest.raises(NpfmError) as err:
+        list(aleph_text.read_archive([path], finite=True))
+    assert str(err.value) == (f"{path} line 2 field pz = {float(value):g}: not a finite "
+                              "number within +-3.403e+38; fix: restore the line from the "
+                              "archive (store unmeasured values as -999)")
+    result = CliRunner().invoke(app, ["import-aleph", str(path.parent), "--out",
+                                      str(tmp_path / "c")])
+    assert result.exit_code == 2
+    assert f"{path} line 2 field pz" in result.output
+    (event,) = aleph_text.read_archive([path])  # curation: kept, for the quarantine
+    assert not np.isfinite(event["object_pz"][0]) or event["object_pz"][0] > 3.4e38
     ecm = _aleph(tmp_path / "e.aleph", header=f"MC_RECO RUN = 1 EVENT 1 ECM = {value} GEV")
-    assert _message(ecm).startswith(f"{ecm} line 1 ECM: ECM '{value}' is not a finite")
+    with pytest.raises(NpfmError, match=rf"{ecm} line 1 field ECM = "):
+        list(aleph_text.read_archive([ecm], finite=True))
+    with pytest.raises(NpfmError, match=rf"{ecm} line 1 ECM: ECM 'x' is not a number"):
+        list(aleph_text.read_aleph(_aleph(ecm, header="MC_RECO RUN = 1 EVENT 1 ECM = x GEV")))
 
 
 def test_cleaned_numeric_layout_is_named(tmp_path: Path) -> None:

@@ -105,10 +105,11 @@ def _flat_values(arrays: list[np.ndarray], element: pa.DataType) -> pa.Array:
     if flat.dtype == object or pa.types.is_string(element):  # None elements, mixed
         return pa.array(flat.tolist(), type=element)
     dtype = _NUMPY_TYPES[element]
-    if flat.dtype != dtype and flat.dtype.kind in "iuf" and np.issubdtype(dtype, np.number):
-        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else np.finfo(dtype)
-        with np.errstate(invalid="ignore"):  # NaN compares False: the value checks see it
-            outside = (flat < info.min) | (flat > info.max)
-        if outside.any():  # a silent wrap-around (ints) or inf (float32) otherwise
+    if flat.dtype != dtype and flat.dtype.kind in "iuf" and np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        with np.errstate(invalid="ignore"):
+            outside = ~((flat >= info.min) & (flat <= info.max))  # NaN, inf too
+        if outside.any():  # a silent wrap-around otherwise
             raise OverflowError(f"{flat[outside][0]} outside {dtype.__name__}")
-    return pa.array(flat.astype(dtype, copy=False), type=element)
+    with np.errstate(over="ignore"):  # float32 overflow gives inf: the value checks see it
+        return pa.array(flat.astype(dtype, copy=False), type=element)

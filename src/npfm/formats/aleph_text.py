@@ -86,6 +86,16 @@ class AlephEvent:
     ecm: float
     vertex: tuple[float, ...] | None = None  # flag, vx, vy, ex, ey (cm)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the first NaN, inf or number beyond the float32 range is (file, line, field).
+    bad: str | None = None
+
+    def note(self, values: dict[str, Any], where: str) -> None:
+        """Remember the first value that cannot be stored as a finite float32."""
+        if self.bad is None:
+            key = next((k for k, v in values.items() if isinstance(v, float)
+                        and not abs(v) <= _FLOAT32_MAX), None)  # NaN fails too
+            if key is not None:
+                self.bad = f"{where} field {key} = {values[key]:g}"
 
 
 def clip(text: str) -> str:
@@ -95,13 +105,9 @@ def clip(text: str) -> str:
 
 def _number(token: str, key: str) -> float:
     try:
-        value = float(token)
+        return float(token)
     except ValueError:
         raise ValueError(f"{key} {clip(token)!r} is not a number") from None
-    if not abs(value) <= _FLOAT32_MAX:  # NaN fails too
-        raise ValueError(f"{key} {clip(token)!r} is not a finite number within "
-                         f"+-{_FLOAT32_MAX:.3g}")
-    return value
 
 
 def _whole(token: str, key: str) -> int:
@@ -157,7 +163,9 @@ def _header(match: re.Match[str], where: str) -> AlephEvent:
         ecm = _number(match["ecm"], "ECM")
     except ValueError as exc:
         raise NpfmError(f"{where} ECM", str(exc), "give the energy in GeV") from None
-    return AlephEvent(match["kind"], numbers["run"], numbers["event"], ecm)
+    block = AlephEvent(match["kind"], numbers["run"], numbers["event"], ecm)
+    block.note({"ECM": ecm}, where)
+    return block
 
 
 def _outside(text: str, where: str) -> NpfmError:
@@ -223,10 +231,13 @@ def read_aleph(path: Path, progress: Callable[[int], None] | None = None
                     except ValueError as exc:
                         raise NpfmError(where, str(exc), "restore the line from the archive"
                                         ) from None
+                    current.note(dict(zip(("flag", "vx", "vy", "ex", "ey"), current.vertex,
+                                          strict=True)), where)
                 elif current is None:
                     raise _outside(text, where)
                 else:
                     current.rows.append(_parse_object(text, where))
+                    current.note(current.rows[-1], where)
         except UnicodeDecodeError:
             raise NpfmError(str(path), "not a text file", "give an MIT ALEPH .aleph file"
                             ) from None
@@ -328,10 +339,15 @@ def link(reco: Iterator[AlephEvent], truth: Iterator[AlephEvent], stats: dict[st
 
 def read_archive(paths: Sequence[Path], *, process: str | None = None,
                  progress: Callable[[int], None] | None = None,
-                 stats: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+                 stats: dict[str, int] | None = None,
+                 finite: bool = False) -> Iterator[dict[str, Any]]:
     """Event mappings from a set of archive files: reconstructed files (ALEPH_DATA,
     MC_RECO) are linked with truth files (MC_TRUE_*) by run and event, told apart by
-    their first header. ``progress(bytes)``; ``stats`` counts linked/unpaired blocks."""
+    their first header. ``progress(bytes)``; ``stats`` counts linked/unpaired blocks.
+
+    ``finite``: refuse a NaN, inf or a number beyond the float32 range at its file, line
+    and field (``npfm import-aleph``); otherwise it goes into the event, whose value
+    checks reject it (a curation quarantines the event)."""
     reco: list[Path] = []
     truth: list[Path] = []
     for path in sorted(Path(p) for p in paths):
@@ -348,7 +364,12 @@ def read_archive(paths: Sequence[Path], *, process: str | None = None,
 
     def blocks(files: list[Path]) -> Iterator[AlephEvent]:
         for path in files:
-            yield from read_aleph(path, progress=progress)
+            for block in read_aleph(path, progress=progress):
+                if finite and block.bad is not None:
+                    raise NpfmError(block.bad, "not a finite number within "
+                                    f"+-{_FLOAT32_MAX:.4g}", "restore the line from the "
+                                    "archive (store unmeasured values as -999)")
+                yield block
 
     for r, t in link(blocks(reco), blocks(truth), counts):
         yield to_event(r, t, process)
