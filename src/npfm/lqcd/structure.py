@@ -71,6 +71,7 @@ def nucleon_summary(data: list[NucleonData], t_sink: int,
         "ratios": ratios,
         "notes": "isovector connected; bare local currents; lattice units"}
     arrays = {"nucleon": rest, **{f"nucleon_3pt_{k}": v for k, v in numerators.items()}}
-    plot = {"mass": (m_eff, m_err, mass_fit),
+    half = rest.shape[1] // 2  # beyond T/2 backward-moving states dominate
+    plot = {"mass": (m_eff[:half], m_err[:half], mass_fit),
             "ratios": {k: v for k, v in plateaus.items() if "_q" not in k}}
     return summary, arrays, plot
