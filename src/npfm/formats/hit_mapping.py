@@ -83,7 +83,7 @@ def _bad(where: str, problem: str, fix: str = "see npfm.formats.hit_table") -> N
 def _dict(raw: Any, where: str, allowed: set[str] | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _bad(where.rstrip(": "), "not a mapping", "write key: value pairs")
-    unknown = sorted(set(raw) - set(allowed))
+    unknown = sorted(str(k)[:ECHO_CHARS] for k in set(raw) - set(allowed))
     if unknown:
         raise _bad(f"{where}{'' if where.endswith(' ') else '.'}{unknown[0]}", "unknown key",
                    f"use {', '.join(sorted(allowed))}")
