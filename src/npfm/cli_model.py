@@ -32,6 +32,8 @@ def pretrain(
     config: Annotated[Path, typer.Argument(help="pretraining config YAML")],
     out: Annotated[Path, typer.Option(help="run directory (resumes from its checkpoint)")],
     steps: Annotated[int | None, typer.Option(help="override the config's steps")] = None,
+    allow_config_change: Annotated[bool, typer.Option(
+        help="resume even though the config changed; both configs are recorded")] = False,
 ) -> None:
     """Self-supervised pretraining; a killed run resumes where it stopped."""
     loaded = load_config(config, steps=steps)
@@ -41,7 +43,8 @@ def pretrain(
                   console=console) as bar:
         task = bar.add_task("pretraining", total=loaded.steps, loss=float("nan"), tps=0.0)
         last = run_pretraining(loaded, out, progress=lambda step, m: bar.update(
-            task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]))
+            task, completed=step, loss=m["loss"], tps=m["tokens_per_s"]),
+            allow_config_change=allow_config_change)
     console.print(f"run {out}: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}"
                   f"; metrics in {out / 'metrics.jsonl'}, checkpoints in {out / 'checkpoints'}")
 

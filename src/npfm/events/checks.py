@@ -66,8 +66,16 @@ def _plain(t: pa.DataType) -> pa.DataType:
 
 
 def check_table(table: pa.Table, where: str, row_offset: int = 0) -> None:
-    """All value checks on a table whose schema already passed ``check_schema``."""
+    """All value checks on a table whose schema already passed ``check_schema``.
+
+    A table of some columns only (a reader's selection) gets every check those columns
+    allow: the loaders run this on each row group they read, so training and tasks refuse
+    what ``npfm validate`` refuses.
+    """
+    names = set(table.column_names)
     for col in COLUMNS:
+        if col.name not in names:
+            continue
         arr = table.column(col.name).combine_chunks()
         if col.required and arr.null_count:
             row = _first(np.asarray(arr.is_null()))
@@ -76,7 +84,8 @@ def check_table(table: pa.Table, where: str, row_offset: int = 0) -> None:
         _check_finite(col, arr, where, row_offset)
         _check_vocabulary(col, arr, where, row_offset)
     sizes = {g: _check_group(table, g, where, row_offset) for g in GROUPS}
-    _check_indices(table, sizes["particle"], where, row_offset)
+    bounded = ANCHORS["particle"][0] in table.column_names
+    _check_indices(table, sizes["particle"] if bounded else None, where, row_offset)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -92,23 +101,36 @@ def flat_with_rows(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return arr, rows
 
 
+def _flat(arr: pa.Array) -> pa.Array:
+    """Innermost values (rows are found only for a failure: ``flat_with_rows``)."""
+    while pa.types.is_list(arr.type):
+        arr = pc.list_flatten(arr)
+    return arr
+
+
 def _check_finite(col: Column, arr: pa.Array, where: str, off: int) -> None:
-    values, rows = flat_with_rows(arr)
+    values = _flat(arr)
     if not pa.types.is_floating(values.type) or len(values) == 0:
         return
+    if pc.all(pc.is_finite(values)).as_py() is not False:  # True, or null when all null
+        return
+    values, rows = flat_with_rows(arr)
     bad = np.asarray(pc.invert(pc.is_finite(values)).fill_null(False))
-    if bad.any():
-        i = _first(bad)
-        raise NpfmError(locate(where, int(rows[i]) + off, col.name),
-                        f"non-finite value {values[i].as_py()}",
-                        "store unmeasured values as null, not NaN or inf")
+    i = _first(bad)
+    raise NpfmError(locate(where, int(rows[i]) + off, col.name),
+                    f"non-finite value {values[i].as_py()}",
+                    "store unmeasured values as null, not NaN or inf")
 
 
 def _check_vocabulary(col: Column, arr: pa.Array, where: str, off: int) -> None:
     if col.vocabulary is None:
         return
-    values, rows = flat_with_rows(arr)
+    values = _flat(arr)
     allowed = vocabulary.names(col.vocabulary)
+    if pa.types.is_dictionary(values.type):  # as readers load vocabulary strings
+        if pc.all(pc.is_in(values.dictionary, pa.array(allowed))).as_py() is not False:
+            return
+        values = values.dictionary_decode()
     if pa.types.is_string(values.type):
         unknown = pc.and_(pc.invert(pc.is_in(values, pa.array(allowed))), pc.is_valid(values))
         bad = np.asarray(unknown.fill_null(False))
@@ -118,6 +140,7 @@ def _check_vocabulary(col: Column, arr: pa.Array, where: str, off: int) -> None:
     if bad.any():
         i = _first(bad)
         what = _SINGULAR[col.vocabulary]
+        rows = flat_with_rows(arr)[1]
         raise NpfmError(locate(where, int(rows[i]) + off, col.name),
                         f"unknown {what} {values[i].as_py()!r}",
                         f"use one of {', '.join(allowed)} (add new names to "
@@ -129,12 +152,26 @@ def _lengths(arr: pa.Array) -> np.ndarray:
     return np.asarray(pc.list_value_length(arr).fill_null(-1), dtype=np.int64)
 
 
+def _same_layout(arr: pa.Array, anchor: pa.Array) -> bool:
+    """Fast path: no null lists and the same list offsets as the anchor column."""
+    return (arr.null_count == 0 and anchor.null_count == 0 and arr.offset == anchor.offset
+            and arr.offsets.equals(anchor.offsets))
+
+
 def _check_group(table: pa.Table, group: str, where: str, off: int) -> np.ndarray:
     """Validate list lengths of one group; returns its size per event (0 if absent)."""
     anchor = ANCHORS[group][0]
-    size = _lengths(table.column(anchor).combine_chunks())
+    if anchor not in table.column_names:
+        return np.zeros(table.num_rows, dtype=np.int64)
+    first = table.column(anchor).combine_chunks()
+    size = _lengths(first)
     for col in group_columns(group):
-        n = _lengths(table.column(col.name).combine_chunks())
+        if col.name not in table.column_names:
+            continue
+        arr = table.column(col.name).combine_chunks()
+        if _same_layout(arr, first):
+            continue
+        n = _lengths(arr)
         if col.name in ANCHORS[group]:
             bad = (n < 0) != (size < 0)
             problem, fix = f"is null where {anchor} is not (or the reverse)", \
@@ -153,7 +190,7 @@ def _check_group(table: pa.Table, group: str, where: str, off: int) -> np.ndarra
 
 def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
     name = f"{group}_nhits"
-    if name not in table.column_names:
+    if name not in table.column_names or "subsystems" not in table.column_names:
         return
     counts = table.column(name).combine_chunks()
     inner = pc.list_flatten(counts)
@@ -168,19 +205,27 @@ def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
                         "give one count per entry of `subsystems`")
 
 
-def _check_indices(table: pa.Table, n_particles: np.ndarray, where: str, off: int) -> None:
+def _check_indices(table: pa.Table, n_particles: np.ndarray | None, where: str,
+                   off: int) -> None:
+    """Index columns in range; the upper bound only where the particle lists were read."""
     for name, bounded in (("hit_particle", True), ("particle_parent", True),
                           ("hit_track_id", False)):
-        values, rows = flat_with_rows(table.column(name).combine_chunks())
+        if name not in table.column_names:
+            continue
+        bounded = bounded and n_particles is not None
+        arr = table.column(name).combine_chunks()
+        values = _flat(arr)
         if len(values) == 0:
             continue
         idx = np.asarray(values.fill_null(-1), dtype=np.int64)
         bad = idx < -1
         if bounded:
-            bad |= idx >= n_particles[rows]
+            assert n_particles is not None
+            bad |= idx >= np.repeat(n_particles, np.maximum(_lengths(arr), 0))
         if bad.any():
             i = _first(bad)
-            upper = n_particles[rows[i]] if bounded else "inf"
+            rows = flat_with_rows(arr)[1]
+            upper = n_particles[rows[i]] if bounded and n_particles is not None else "inf"
             raise NpfmError(locate(where, int(rows[i]) + off, name),
                             f"index {idx[i]} outside [-1, {upper})",
                             "indices refer to the event's particle lists; -1 marks noise")

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from npfm.events import vocabulary
+from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.schema import ANCHORS, BY_NAME, group_columns
@@ -118,7 +119,8 @@ class EventLoader(IterableDataset):
         shuffle, seed: shuffle shard order and events within each row group, per epoch.
         rank, world_size: the DDP process's share of shards; DataLoader workers split
             that share again.
-        verify: check each shard's sha256 before reading it.
+        verify: check each shard's sha256 before reading it (the value checks of
+            ``check_table`` run on every row group read, whatever ``verify`` says).
         event_columns: event-level columns to pass along per event (e.g. geometry_id,
             data_level), as Python values in ``PackedBatch.event_fields``.
     """
@@ -176,7 +178,10 @@ class EventLoader(IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch, self.rank])
         for entry in self._my_shards():
             pf = self.corpus.open_shard(entry, self.verify, read_dictionary=self._dict)
-            for table in iter_row_groups(self.corpus.shard_path(entry), pf, self._read):
+            path, offset = self.corpus.shard_path(entry), 0
+            for table in iter_row_groups(path, pf, self._read):
+                check_table(table, str(path), row_offset=offset)
+                offset += table.num_rows
                 chunk = self._convert(table)
                 yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle else chunk
 

@@ -99,12 +99,12 @@ def open_shard(path: Path, **kwargs: Any) -> pq.ParquetFile:
         raise NpfmError(str(path), "shard file missing", "restore it from a replica or "
                         "rebuild the corpus")
     try:
-        pf = pq.ParquetFile(path, **kwargs)
+        pf = pq.ParquetFile(path)
+        check_schema(pf.schema_arrow, str(path))
+        return pq.ParquetFile(path, **kwargs) if kwargs else pf
     except (pa.ArrowInvalid, OSError) as exc:
         raise NpfmError(str(path), f"not a readable Parquet file, truncated or corrupt ({exc})",
                         "restore it from a replica or rebuild the corpus") from None
-    check_schema(pf.schema_arrow, str(path))
-    return pf
 
 
 def iter_row_groups(path: Path, pf: pq.ParquetFile, columns: list[str] | None = None

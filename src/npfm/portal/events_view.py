@@ -1,8 +1,9 @@
 """Sample events of a dataset for the event display: hit positions, subsystem, track.
 
 Events are read from the first row group of the dataset's first shard on disk (the
-corpus directory recorded in the catalog), through ``Corpus`` so the manifest, schema
-version and shard schema are checked. Positions are in cm (docs/event-model.md).
+corpus directory recorded in the catalog), through ``Corpus`` so the manifest, the shard's
+sha256 (once per process), its schema and the values read are checked (docs/guarantees.md).
+Positions are in cm (docs/event-model.md).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
-from npfm.portal.downloads import contained_path
+from npfm.events.shards import iter_row_groups
 
 #: Most sample events returned at once.
 MAX_EVENTS = 10
@@ -31,9 +33,9 @@ def sample_events(dataset_dir: str, n: int) -> list[dict[str, Any]]:
     for entry in corpus.shards:
         if entry["hits"] == 0:
             continue
-        contained_path(dataset_dir, entry["path"])  # shards stay inside the corpus
-        pf = corpus.open_shard(entry, verify=False)
-        table = pf.read_row_group(0, columns=_COLUMNS)
+        table = next(iter_row_groups(corpus.shard_path(entry), corpus.open_shard(entry),
+                                     _COLUMNS))
+        check_table(table, str(corpus.shard_path(entry)))
         return [_event(table.slice(i, 1)) for i in range(min(n, table.num_rows))]
     raise NpfmError(dataset_dir, "no shard with hits", "the event display needs a corpus "
                     "with detector hits (this one holds objects only)")

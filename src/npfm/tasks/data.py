@@ -64,7 +64,7 @@ class TaskEvent:
 
 def _particles(corpus: Corpus) -> Iterator[dict[str, np.ndarray]]:
     """Truth particle arrays of every event, in corpus order (the loader's order)."""
-    for table in corpus.iter_tables(list(PARTICLE_COLUMNS), verify=False):
+    for table in corpus.iter_tables(list(PARTICLE_COLUMNS)):
         cols = {name: table.column(name).to_pylist() for name in PARTICLE_COLUMNS}
         for i in range(table.num_rows):
             yield {name: np.asarray([np.nan if v is None else v for v in (cols[name][i] or [])],
@@ -95,7 +95,7 @@ def load_events(corpus_path: Path | str, *, splits: Sequence[str] = SPLITS,
     corpus = Corpus.open(corpus_path)
     particles = _particles(corpus)  # aligned with the unshuffled loader's events
     loader = EventLoader(corpus, 16, columns=HIT_COLUMNS, subsystems=subsystems,
-                         event_columns=EVENT_COLUMNS, verify=False)
+                         event_columns=EVENT_COLUMNS)
     events: list[TaskEvent] = []
     for batch in loader:
         for one in _split_events(batch):

@@ -52,6 +52,7 @@ from npfm.tasks.specs import (
     track_groups,
 )
 from npfm.train import checkpoint
+from npfm.train.guard import require_finite
 
 Features = list[torch.Tensor]
 
@@ -221,9 +222,11 @@ class Trainer:
             self.model.train(self.mode in TRAINED_BACKBONE)
             pick = gen.choice(len(train), min(self.batch_events, len(train)), replace=False)
             loss = self.loss([train[i] for i in pick])
+            require_finite(loss, "task loss", f"task {self.task.name}", step)
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
+            require_finite(nn.utils.clip_grad_norm_(params, 1.0), "gradient norm",
+                           f"task {self.task.name}", step)
             opt.step()
             sched.step()
             if progress is not None:

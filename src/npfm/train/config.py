@@ -31,6 +31,7 @@ modelling, which the probe preferred over kNNN at equal budget (docs/model.md).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,36 @@ def load_config(path: Path | str, **overrides: Any) -> PretrainConfig:
         raise NpfmError(f"{path} objects", f"{config.objects!r} is not true or false",
                         "write objects: true or objects: false")
     return config
+
+
+#: Keys a resumed run may change without ``--allow-config-change`` (length and logging).
+RESUMABLE = frozenset({"steps", "checkpoint_every", "log_every"})
+#: Key of the checkpoint's config.json that lists the configs of earlier steps.
+HISTORY = "history"
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as plain JSON with corpus paths resolved (the same corpus, however named)."""
+    plain = json.loads(json.dumps(config, default=str))
+    plain.pop(HISTORY, None)
+    for corpus in plain.get("corpora", []):
+        corpus["path"] = str(Path(corpus["path"]).resolve())
+    return {k: v for k, v in plain.items() if k not in RESUMABLE}
+
+
+def resumed_config(saved: dict[str, Any], config: PretrainConfig, step: int, where: str,
+                   allow_change: bool) -> dict[str, Any]:
+    """The config to record for a run resumed at ``step`` from a checkpoint whose
+    config.json is ``saved``: refused if it changed (beyond ``RESUMABLE``) unless
+    ``allow_change``; then the earlier config is kept in ``history`` with its steps."""
+    old, new = _comparable(saved), _comparable(config.as_dict())
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    history = list(saved.get(HISTORY, []))
+    if changed and not allow_change:
+        raise NpfmError(where, f"resuming at step {step} with a changed config "
+                        f"({', '.join(changed)})", "use the run's config, a new --out "
+                        "directory, or --allow-config-change to record both")
+    if changed:
+        earlier = {k: v for k, v in saved.items() if k != HISTORY}
+        history.append({"until_step": step, "changed": changed, "config": earlier})
+    return {**config.as_dict(), **({HISTORY: history} if history else {})}

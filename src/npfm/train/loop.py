@@ -28,7 +28,8 @@ from npfm.events.shards import atomic_write_bytes
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
 from npfm.train import checkpoint
-from npfm.train.config import PretrainConfig
+from npfm.train.config import PretrainConfig, resumed_config
+from npfm.train.guard import require_finite
 
 METRICS_LOG = "metrics.jsonl"
 
@@ -116,8 +117,13 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def pretrain(config: PretrainConfig, run_dir: Path, *,
-             progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
-    """Train (or resume) the run in ``run_dir``; returns the last logged metrics."""
+             progress: Callable[[int, dict[str, float]], None] | None = None,
+             allow_config_change: bool = False) -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir``; returns the last logged metrics.
+
+    A resume with another config (beyond steps and logging) is refused unless
+    ``allow_config_change``; the checkpoints then record both configs (``history``).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) \
@@ -127,8 +133,11 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     model = FoundationModel(config).to(device)
-    step, state = 0, None
+    step, state, recorded = 0, None, config.as_dict()
     if (last := checkpoint.latest(run_dir)) is not None:
+        saved = json.loads((last / "config.json").read_text())
+        recorded = resumed_config(saved, config, int(last.name[5:]), str(run_dir),
+                                  allow_config_change)
         state = checkpoint.load(last, model)  # full weights, before any sharding
         step = int(state["step"])
     fsdp = world > 1 and config.parallel == "fsdp"
@@ -161,13 +170,16 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
                                 enabled=device.type == "cuda"):
                 loss, metrics = trained(batch.to(device), step,
                                         None if objects is None else objects.to(device))
+            mean_loss = _mean_over_ranks(loss, world)  # every rank sees a non-finite one
+            require_finite(mean_loss, f"loss on a batch of {domain}", str(run_dir), step + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            require_finite(_scalar(norm), "gradient norm", str(run_dir), step + 1)
             optimizer.step()
             step += 1
             tokens = int(batch.cu_seqlens[-1])
-            metrics = {"step": step, "loss": _mean_over_ranks(loss, world),
+            metrics = {"step": step, "loss": mean_loss,
                        "lr": lr_at(step - 1, config), "grad_norm": _scalar(norm),
                        "domain": domain, "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - start, 1e-9),
@@ -180,7 +192,7 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
             if step % config.checkpoint_every == 0 or step == config.steps:
                 weights, optim = parallel.full_state(model, optimizer) if fsdp else (None, None)
                 if rank == 0:
-                    checkpoint.save(run_dir, step, model, optimizer, config.as_dict(), {},
+                    checkpoint.save(run_dir, step, model, optimizer, recorded, {},
                                     weights=weights, optimizer_state=optim)
     if world > 1:
         dist.destroy_process_group()
