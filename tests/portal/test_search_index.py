@@ -106,3 +106,18 @@ def test_semantic_search_reads_the_index(write_portal: tuple) -> None:
     found = test_client.get("/api/v1/search", params={"q": "apple pie", "mode": "semantic",
                                                       "limit": 1}).json()
     assert [i["name"] for i in found["items"]] == ["aleph-z"]
+
+
+def test_a_write_refreshes_cached_search_replies(write_portal: tuple,
+                                                 tokens: dict[str, str]) -> None:
+    test_client, _, portal = write_portal
+    for _ in range(2):  # the second answer comes from the reply cache
+        assert names(test_client, q="HERA II") == []
+        assert "zeus-dis" not in test_client.get("/?q=HERA+II").text
+    response = test_client.post(
+        f"/api/v1/datasets/{portal.ids['zeus-dis']}/annotations",
+        json={"keywords": ["DIS", "HERA II"]},
+        headers={"Authorization": f"Bearer {tokens['curate']}"})
+    assert response.status_code == 200
+    assert names(test_client, q="HERA II") == ["zeus-dis"]
+    assert "zeus-dis" in test_client.get("/?q=HERA+II").text

@@ -117,6 +117,16 @@ class DatasetSearch(Base):
     updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class CatalogState(Base):
+    """One row: ``generation`` grows with every flush that changes the catalog, so readers
+    can keep answers until it moves (the portal's response cache)."""
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class File(Base):
     """One shard of a dataset, as listed in its manifest."""
 

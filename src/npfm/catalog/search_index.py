@@ -12,7 +12,8 @@ matches datasets whose body holds every term, ranked head-all, head-any, then th
 The same rows hold the all-MiniLM-L6-v2 embedding of the dataset's text, computed once
 when the text changes, so semantic search reads vectors instead of running the model.
 Rows are refreshed after every flush that adds or changes a dataset, a result or a
-provenance edge (``watch``), and filled for older catalogs when they are opened.
+provenance edge (``watch``), and filled for older catalogs when they are opened; every
+flush that changes anything also advances ``catalog_state.generation``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
 from npfm.catalog.embedding import dataset_text, shared_embedder
 from npfm.catalog.models import (
     BenchmarkResult,
+    CatalogState,
     Checkpoint,
     Dataset,
     DatasetSearch,
@@ -166,6 +169,15 @@ def _touched(session: Session) -> set[int]:
 
 def _after_flush(session: Session, _context: Any) -> None:
     refresh(session, _touched(session))
+    if session.new or session.dirty or session.deleted:
+        session.execute(update(CatalogState).where(CatalogState.id == 1)
+                        .values(generation=CatalogState.generation + 1))
+
+
+def generation(session: Session) -> int:
+    """The catalog's change counter (grows with every flush that changes it)."""
+    return int(session.scalar(select(CatalogState.generation).where(CatalogState.id == 1))
+               or 0)
 
 
 def watch(sessions: sessionmaker[Session]) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from npfm.catalog import federation
+from npfm.catalog import federation, search_index
 from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.facets import normalise
 from npfm.catalog.models import ApiToken, BenchmarkResult, Dataset, DatasetFacet, File
@@ -70,13 +70,20 @@ def dataset_with_files(session: Session, dataset_id: int) -> Dataset:
 
 
 @router.get("/search", response_model=SearchPage)
-def search_datasets(params: SearchQuery, request: Request, session: DB) -> dict[str, Any]:
+def search_datasets(params: SearchQuery, request: Request, session: DB) -> Response:
     """Faceted full-text (``mode=text``) or semantic (``mode=semantic``) dataset search."""
-    spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-    found = search(session, spec, state(request).vectors)
-    return {"total": found.total, "limit": params.limit, "offset": params.offset,
+    generation, key = search_index.generation(session), ("api", request.url.query)
+    body = state(request).replies.get(generation, key)
+    if body is None:
+        spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
+        found = search(session, spec, state(request).vectors)
+        body = SearchPage.model_validate({
+            "total": found.total, "limit": params.limit, "offset": params.offset,
             "next": next_link(request, found.total, params.limit, params.offset),
-            "items": found.items, "facets": facet_counts(session, spec)}
+            "items": found.items, "facets": facet_counts(session, spec)}).model_dump_json(
+            ).encode()
+        state(request).replies.put(generation, key, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/datasets/{dataset_id}")

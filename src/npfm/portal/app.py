@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from npfm import __version__
 from npfm.catalog.models import open_catalog
 from npfm.events.errors import NpfmError
+from npfm.portal.cache import ReplyCache
 from npfm.portal.downloads import Adler32Cache
 from npfm.portal.search import VectorIndex
 from npfm.portal.security import Guard, docs_policy, invalid_request, short
@@ -32,6 +33,7 @@ class PortalState:
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
     vectors: VectorIndex = field(default_factory=VectorIndex)
+    replies: ReplyCache = field(default_factory=ReplyCache)
     adler32: Adler32Cache = field(default_factory=Adler32Cache.empty)
 
     def session(self) -> Iterator[Session]:

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from npfm.catalog import search_index
 from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.models import BenchmarkResult, File
 from npfm.catalog.results import derived_results
@@ -19,7 +20,7 @@ from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, provenance
 from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
-from npfm.portal.schemas import SearchQuery
+from npfm.portal.schemas import SearchParams, SearchQuery
 from npfm.portal.search import FACETS, facet_counts, search
 from npfm.portal.search import Query as SearchSpec
 from npfm.portal.views import file_entries, result_dict
@@ -49,6 +50,15 @@ def _render(request: Request, name: str, context: dict[str, Any]) -> HTMLRespons
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, params: SearchQuery, session: DB) -> HTMLResponse:
     """Search page: query box, text/semantic switch, facets with counts, one page of hits."""
+    generation, key = search_index.generation(session), ("page", request.url.query)
+    body = state(request).replies.get(generation, key)
+    if body is None:
+        body = bytes(_search_page(request, params, session).body)
+        state(request).replies.put(generation, key, body)
+    return HTMLResponse(body)
+
+
+def _search_page(request: Request, params: SearchParams, session: Session) -> HTMLResponse:
     spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
     found = search(session, spec, state(request).vectors)
     current = {k: v for k, v in request.query_params.items() if k != "offset"}

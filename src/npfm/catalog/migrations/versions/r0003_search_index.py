@@ -1,5 +1,6 @@
 """Search index of datasets: stemmed terms, embeddings, and the engine's full-text index
-(SQLite: FTS5 table ``dataset_fts``; PostgreSQL: GIN-indexed tsvector columns).
+(SQLite: FTS5 table ``dataset_fts``; PostgreSQL: GIN-indexed tsvector columns); the
+catalog's change counter ``catalog_state``.
 
 Revision ID: 0003
 Revises: 0002
@@ -27,6 +28,9 @@ def upgrade() -> None:
         sa.Column("text_sha256", sa.String(64), nullable=False),
         sa.Column("embedding", sa.LargeBinary()),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=False))
+    state = op.create_table("catalog_state", sa.Column("id", sa.Integer(), primary_key=True),
+                            sa.Column("generation", sa.BigInteger(), nullable=False))
+    op.bulk_insert(state, [{"id": 1, "generation": 0}])
     if op.get_bind().dialect.name == "postgresql":
         for field in ("head", "body"):
             op.execute(f"ALTER TABLE dataset_search ADD COLUMN {field}_tsv tsvector "
@@ -43,3 +47,4 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TABLE dataset_fts")
     op.drop_table("dataset_search")
+    op.drop_table("catalog_state")
