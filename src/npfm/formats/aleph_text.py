@@ -13,6 +13,8 @@ particles; ``link`` joins reconstructed and truth events with the same run/event
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ _VERTEX = re.compile(r"Primary vertex info\s+flag\s*=\s*(\S+)\s+vx\s*=\s*(\S+)\s
 _NUMERIC = ("px", "py", "pz", "m", "charge", "pwflag", "d0", "z0", "ntpc", "nitc", "nvdet")
 _POSITIONAL = {6: _NUMERIC[:6], 11: _NUMERIC}
 _POSITIONAL_MAX = max(_POSITIONAL)
+_KEYS = {*_NUMERIC, "pid", "pname"}
 
 #: Longest line read, in characters: archive lines are under 200; a longer one is damage
 #: (reading it whole could cost gigabytes), refused with the file and line.
@@ -91,11 +94,14 @@ class AlephEvent:
 
     def note(self, values: dict[str, Any], where: str) -> None:
         """Remember the first value that cannot be stored as a finite float32."""
-        if self.bad is None:
-            key = next((k for k, v in values.items() if isinstance(v, float)
-                        and not abs(v) <= _FLOAT32_MAX), None)  # NaN fails too
-            if key is not None:
-                self.bad = f"{where} field {key} = {values[key]:g}"
+        if self.bad is not None:
+            return
+        floats = [v for v in values.values() if v.__class__ is float]
+        if math.isfinite(sum(floats)) and max(map(abs, floats), default=0.0) <= _FLOAT32_MAX:
+            return  # the fast path: a sum is finite only if every value is
+        key = next(k for k, v in values.items() if v.__class__ is float
+                   and not abs(v) <= _FLOAT32_MAX)  # NaN fails too
+        self.bad = f"{where} field {key} = {values[key]:g}"
 
 
 def clip(text: str) -> str:
@@ -110,38 +116,33 @@ def _number(token: str, key: str) -> float:
         raise ValueError(f"{key} {clip(token)!r} is not a number") from None
 
 
-def _whole(token: str, key: str) -> int:
-    try:
-        return int(token)
-    except ValueError:
-        raise ValueError(f"{key} {clip(token)!r} is not a whole number") from None
-
-
 def _parse_object(text: str, where: str) -> dict[str, Any]:
     tokens = text.replace("=", " ").split()
     row: dict[str, Any] = {}
+    key, value = "", ""
     try:
         if tokens[0] not in _NUMERIC:  # bare numbers
             if len(tokens) not in _POSITIONAL:
-                raise ValueError(f"{len(tokens)} bare numbers (expected 6 or 11), starting "
-                                 f"{clip(tokens[0])!r}")
-            return {k: _number(t, k) for k, t in zip(_POSITIONAL[len(tokens)], tokens,
-                                                    strict=True)}
-        i = 0
-        while i < len(tokens):
-            key = tokens[i]
-            if key == "pname":
-                row["pname"] = tokens[i + 1]
-            elif key == "pid":
-                row["pid"] = _whole(tokens[i + 1], key)
-            elif key in _NUMERIC:
-                row[key] = _number(tokens[i + 1], key)
-            else:
-                raise ValueError(f"unknown field {clip(key)!r}")
-            i += 2
-    except (ValueError, IndexError) as exc:
-        raise NpfmError(where, f"cannot parse object line ({exc})",
-                        "check the file is an MIT ALEPH archive file and not damaged") from None
+                raise NpfmError(where, f"cannot parse object line ({len(tokens)} bare numbers "
+                                f"(expected 6 or 11), starting {clip(tokens[0])!r})",
+                                "check the file is an MIT ALEPH archive file")
+            for key, value in zip(_POSITIONAL[len(tokens)], tokens, strict=True):
+                row[key] = float(value)
+            return row
+        for i in range(0, len(tokens), 2):
+            key, value = tokens[i], ""
+            if key not in _KEYS:
+                raise NpfmError(where, f"cannot parse object line (unknown field "
+                                f"{clip(key)!r})", "check the file is an MIT ALEPH archive "
+                                "file and not damaged")
+            value = tokens[i + 1]
+            row[key] = value if key == "pname" else int(value) if key == "pid" else \
+                float(value)
+    except (ValueError, IndexError):
+        what = "a value" if not value else "a whole number" if key == "pid" else "a number"
+        raise NpfmError(where, f"cannot parse object line ({clip(key)} {clip(value)!r} is "
+                        f"not {what})", "check the file is an MIT ALEPH archive file and not "
+                        "damaged") from None
     missing = [k for k in _NUMERIC[:6] if k not in row]
     if missing:
         raise NpfmError(where, f"object line lacks {missing}",
@@ -163,9 +164,7 @@ def _header(match: re.Match[str], where: str) -> AlephEvent:
         ecm = _number(match["ecm"], "ECM")
     except ValueError as exc:
         raise NpfmError(f"{where} ECM", str(exc), "give the energy in GeV") from None
-    block = AlephEvent(match["kind"], numbers["run"], numbers["event"], ecm)
-    block.note({"ECM": ecm}, where)
-    return block
+    return AlephEvent(match["kind"], numbers["run"], numbers["event"], ecm)
 
 
 def _outside(text: str, where: str) -> NpfmError:
@@ -187,7 +186,8 @@ def _outside(text: str, where: str) -> NpfmError:
 
 def _lines(fh: Any, path: Path) -> Iterator[tuple[int, str]]:
     """Numbered lines, each read with a bounded buffer (``MAX_LINE_CHARS``)."""
-    for number, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), start=1):
+    for number, line in enumerate(iter(functools.partial(fh.readline, MAX_LINE_CHARS + 1), ""),
+                                  start=1):
         if len(line) > MAX_LINE_CHARS:
             raise NpfmError(f"{path} line {number}", f"line longer than {MAX_LINE_CHARS} "
                             "characters (archive lines are under 200)",
@@ -195,9 +195,11 @@ def _lines(fh: Any, path: Path) -> Iterator[tuple[int, str]]:
         yield number, line
 
 
-def read_aleph(path: Path, progress: Callable[[int], None] | None = None
-               ) -> Iterator[AlephEvent]:
-    """Stream the event blocks of one file; ``progress(bytes)`` reports reading."""
+def read_aleph(path: Path, progress: Callable[[int], None] | None = None, *,
+               finite: bool = False) -> Iterator[AlephEvent]:
+    """Stream the event blocks of one file; ``progress(bytes)`` reports reading.
+    ``finite``: record in ``AlephEvent.bad`` where the first NaN, inf or number beyond
+    the float32 range is (checked only when asked: it costs time)."""
     path = Path(path)
     current: AlephEvent | None = None
     ended = False
@@ -225,19 +227,23 @@ def read_aleph(path: Path, progress: Callable[[int], None] | None = None
                         raise NpfmError(where, "new header before END_EVENT (truncated event)",
                                         "restore the file from the archive")
                     current = _header(match, where)
+                    if finite:
+                        current.note({"ECM": current.ecm}, where)
                 elif (vmatch := _VERTEX.search(text)) is not None and current is not None:
                     try:
                         current.vertex = tuple(_number(v, "vertex") for v in vmatch.groups())
                     except ValueError as exc:
                         raise NpfmError(where, str(exc), "restore the line from the archive"
                                         ) from None
-                    current.note(dict(zip(("flag", "vx", "vy", "ex", "ey"), current.vertex,
-                                          strict=True)), where)
+                    if finite:
+                        current.note(dict(zip(("flag", "vx", "vy", "ex", "ey"),
+                                              current.vertex, strict=True)), where)
                 elif current is None:
                     raise _outside(text, where)
                 else:
                     current.rows.append(_parse_object(text, where))
-                    current.note(current.rows[-1], where)
+                    if finite:
+                        current.note(current.rows[-1], where)
         except UnicodeDecodeError:
             raise NpfmError(str(path), "not a text file", "give an MIT ALEPH .aleph file"
                             ) from None
@@ -364,7 +370,7 @@ def read_archive(paths: Sequence[Path], *, process: str | None = None,
 
     def blocks(files: list[Path]) -> Iterator[AlephEvent]:
         for path in files:
-            for block in read_aleph(path, progress=progress):
+            for block in read_aleph(path, progress=progress, finite=finite):
                 if finite and block.bad is not None:
                     raise NpfmError(block.bad, "not a finite number within "
                                     f"+-{_FLOAT32_MAX:.4g}", "restore the line from the "
