@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import h5py
+import mlcroissant as mlc
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -31,6 +32,7 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.filterwarnings("ignore")  # mlcroissant's own deprecation warnings
 def test_measure_nucleon_charges_mass_and_plot(ensemble: Path, tmp_path: Path) -> None:
     out = tmp_path / "meas"
     output = _ok(["lqcd", "measure", str(ensemble), "--out", str(out), "--mass", "1.0",
@@ -54,6 +56,10 @@ def test_measure_nucleon_charges_mass_and_plot(ensemble: Path, tmp_path: Path) -
         assert h5["correlators/nucleon_3pt_gV_conserved"].shape == (2, 4)
         np.testing.assert_allclose(h5["correlators/nucleon"][:].mean(axis=0),
                                    nucleon["correlator"])
+        c3 = h5["correlators/nucleon_3pt_gV_conserved"][:]
+    croissant = str(out / "correlators.croissant.json")
+    records = list(mlc.Dataset(croissant).records("correlators"))
+    np.testing.assert_allclose([r["correlators/nucleon_3pt_gV_conserved"] for r in records], c3)
 
 
 def test_wall_source_is_measured_in_coulomb_gauge(ensemble: Path, tmp_path: Path) -> None:
