@@ -109,11 +109,13 @@ def test_trackml_as_a_recipe_format(tmp_path: Path) -> None:
     write_event(tmp_path / "d", 6, compress=True, hits=HITS.replace("-64.4099", "-64.5"))
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: t\ntitle: t\nsplits: {train: 0.5, test: 0.5}\nsources:\n"
-                      '  - {name: tml, import: {format: trackml, paths: ["d/event*-hits.csv*"],'
+                      '  - {name: tml, import: {format: trackml, paths: ["d/event*"],'
                       " options: {run: 3}}}\n")
     report = curate(load_recipe(recipe), tmp_path / "c")
+    # all eight files are named (and recorded as inputs); each event is read once
     assert report["sources"]["tml"] == {"read": 2, "kept": 2, "quarantined": 0,
                                         "reasons": {}, "errors": []}
+    assert Corpus.open(tmp_path / "c").shards[0]["inputs"] == list(range(8))
 
 
 @pytest.mark.parametrize(("changes", "message"), [

@@ -63,9 +63,12 @@ _INTS = {"hit_id", "volume_id", "layer_id", "module_id", "ch0", "ch1", "particle
 
 
 def events(path: Path | str) -> list[tuple[int, dict[str, Path]]]:
-    """(event number, {kind: file}) of a directory, or of the events named by hits files,
-    in ascending event number; every event has a hits file."""
+    """(event number, {kind: file}) of a directory, or of the event a hits file names, in
+    ascending event number; every event has a hits file. A cells, particles or truth
+    file names no event (its hits file does), so a glob over all files reads each once."""
     path = Path(path)
+    if path.is_file() and (m := _NAME.match(path.name)) is not None and m[2] != "hits":
+        return []
     listing = sorted(path.iterdir()) if path.is_dir() else \
         sorted(path.parent.glob(f"{path.name.split('-')[0]}-*"))
     found: dict[int, dict[str, Path]] = {}
