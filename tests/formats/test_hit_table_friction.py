@@ -64,3 +64,22 @@ def test_friction_errors(tmp_path: Path, old: str, new: str, message: str) -> No
     assert old in MAPPING
     with pytest.raises(NpfmError, match=message):
         list(read_hit_table(_write(tmp_path, MAPPING.replace(old, new))))
+
+
+def test_one_mapping_for_a_directory_of_event_files(tmp_path: Path) -> None:
+    for number, shift in ((1236, 1.0), (1234, 0.0), (1235, 2.0)):
+        with gzip.open(tmp_path / f"event{number:09d}-hits.csv.gz", "wt") as fh:
+            fh.write(HITS.replace("-64.4", str(-64.4 + shift)))
+        (tmp_path / f"event{number:09d}-particles.csv").write_text(PARTICLES)
+    mapping = MAPPING.replace("file: event000001234-hits.csv.gz", "file: event*-hits.csv.gz"
+                              ).replace("file: event000001234-particles.csv",
+                                        "file: event*-particles.csv")
+    (tmp_path / "map.yaml").write_text(mapping)
+    events = list(read_hit_table(tmp_path / "map.yaml"))
+    assert [e["event"] for e in events] == [1234, 1235, 1236]
+    np.testing.assert_allclose([e["hit_x"][0] for e in events], [-6.44, -6.24, -6.34])
+    assert all(list(e["hit_particle"]) == [0, -1, 1] for e in events)
+    (tmp_path / "map.yaml").write_text(mapping.replace("event*-hits", "nothing*-hits"))
+    with pytest.raises(NpfmError, match=r"hits.file: '.*nothing\*-hits.csv.gz' matches no "
+                       "file"):
+        list(read_hit_table(tmp_path / "map.yaml"))

@@ -21,7 +21,8 @@ Also: CSV may be compressed (``.csv.gz``, ``.bz2``, ``.zst``, ``.lz4``); ``hits.
 may map ``module``, ``cell_row``, ``cell_col`` and ``adc`` (integers, to hit_module,
 hit_cell_row, hit_cell_col, hit_adc); ``event_from_name: 'event(\\d+)-hits'`` takes the
 event id from the file name (a regular expression whose first group is the id) instead
-of an event column; ``hits.noise_key: 0`` marks hits of that particle key as noise;
+of an event column, and ``file`` may then be a glob pattern (``event*-hits.csv.gz``: one
+mapping for a directory of per-event files); ``hits.noise_key: 0`` marks hits of that particle key as noise;
 ``hits.max_extent_cm`` (default 2,500) bounds |x|, |y|, |z| to catch unit slips.
 
 Required: ``hits.columns`` event, x, y, z; ``particles.columns`` event, key, pdg; a unit
@@ -38,6 +39,7 @@ merged by event id. ``sorted: false`` holds the whole file.
 
 from __future__ import annotations
 
+import glob
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -283,8 +285,8 @@ def read_hit_table(mapping: Path | str, *, hits: Path | str | None = None,
     m = load_mapping(mapping)
     m = replace(m, hits=_with_file(m.hits, hits, m.path), particles=None if m.particles is None
                 else _with_file(m.particles, particles, m.path))
-    hit_iter = _events(m.hits, m.path, progress)
-    part_iter = _events(m.particles, m.path, None) if m.particles else iter(())
+    hit_iter = _files_events(m.hits, m.path, progress)
+    part_iter = _files_events(m.particles, m.path, None) if m.particles else iter(())
     hit, part = next(hit_iter, None), next(part_iter, None)
     while hit is not None or part is not None:
         take_hit = hit is not None and (part is None or hit["event"][0] <= part["event"][0])
@@ -292,6 +294,31 @@ def read_hit_table(mapping: Path | str, *, hits: Path | str | None = None,
         yield _event(m, hit if take_hit else None, part if take_part else None)
         hit = next(hit_iter, None) if take_hit else hit
         part = next(part_iter, None) if take_part else part
+
+
+def _files_events(spec: TableSpec, mapping: Path,
+                  progress: Callable[[int], None] | None) -> Iterator[dict[str, np.ndarray]]:
+    """Events of the spec's file, or of every file its glob pattern (``*``, ``?``, ``[``)
+    matches, in ascending event id across files (by ``event_from_name`` where given)."""
+    if not glob.has_magic(str(spec.path)):
+        yield from _events(spec, mapping, progress)
+        return
+    specs = [replace(spec, file=Path(f)) for f in sorted(glob.glob(str(spec.path)))]
+    if not specs:
+        raise _bad(f"{mapping}: {spec.section}.file", f"{str(spec.path)!r} matches no file",
+                   "file patterns are relative to the mapping file")
+    if spec.event_pattern is not None:
+        specs.sort(key=lambda s: _event_number(s, mapping) or 0)
+    last = None
+    for one in specs:
+        for event in _events(one, mapping, progress):
+            number = int(event["event"][0])
+            if last is not None and number <= last:
+                raise _bad(f"{one.path} event {number}", f"event id not above {last} of "
+                           "the files before", "give each file its own events, in "
+                           "ascending order of the file names (or use event_from_name)")
+            last = number
+            yield event
 
 
 def _with_file(spec: TableSpec, override: Path | str | None, mapping: Path) -> TableSpec:
