@@ -127,7 +127,7 @@ def test_trackml_as_a_recipe_format(tmp_path: Path) -> None:
      r"hits.csv line 7 column z: \|z\| = 2.9545e\+06 cm beyond 350 cm"),
     ({"truth": TRUTH.replace("\n6,4503737066323968", "\n6,77")},
      r"truth.csv line 7 column particle_id: particle_id 77 not in the particles file"),
-    ({"truth": TRUTH.replace("weight", "wt")}, r"truth.csv: no column 'weight'"),
+    ({"truth": TRUTH.replace("particle_id", "pid")}, r"truth.csv: no column 'particle_id'"),
     ({"cells": CELLS.replace("\n7,40", "\n9,40")},
      r"cells.csv line 8 column hit_id: hit_id 9 not in the event's hits"),
 ])
@@ -144,3 +144,16 @@ def test_no_events(tmp_path: Path) -> None:
         trackml.events(tmp_path)
     with pytest.raises(NpfmError, match=r"nothere: not found"):
         trackml.events(tmp_path / "nothere")
+
+
+def test_acts_style_particles_and_truth_without_weights(tmp_path: Path) -> None:
+    particles = PARTICLES.replace("q,nhits", "q,nhits,particle_type,vt").replace(
+        ",-1,8\n", ",-1,8,-211,0.5\n").replace(",1,11\n", ",1,11,211,0.25\n")
+    truth = "\n".join(line.rsplit(",", 1)[0] for line in TRUTH.splitlines()) + "\n"
+    write_event(tmp_path, 3, particles=particles, truth=truth)
+    (event,) = trackml.read_trackml(tmp_path)
+    assert list(event["particle_pdg"]) == [-211, 211]
+    np.testing.assert_allclose(event["particle_vt"], [0.5, 0.25])
+    check_table(events_to_table([event]), "acts")
+    with pytest.raises(NpfmError, match=r"truth.csv: no column 'weight'"):
+        trackml.truth_weights(tmp_path / "event000000003-truth.csv")

@@ -22,8 +22,9 @@ may map ``module``, ``cell_row``, ``cell_col`` and ``adc`` (integers, to hit_mod
 hit_cell_row, hit_cell_col, hit_adc); ``event_from_name: 'event(\\d+)-hits'`` takes the
 event id from the file name (a regular expression whose first group is the id) instead
 of an event column, and ``file`` may then be a glob pattern (``event*-hits.csv.gz``: one
-mapping for a directory of per-event files); ``hits.noise_key: 0`` marks hits of that particle key as noise;
-``hits.max_extent_cm`` (default 2,500) bounds |x|, |y|, |z| to catch unit slips.
+mapping for a directory of per-event files); ``hits.noise_key: 0`` marks hits of that
+particle key as noise; ``hits.max_extent_cm`` (default 2,500) bounds |x|, |y|, |z| to
+catch unit slips.
 
 Required: ``hits.columns`` event, x, y, z; ``particles.columns`` event, key, pdg; a unit
 for every mapped quantity (``npfm.events.units``); ``event`` facility, experiment and

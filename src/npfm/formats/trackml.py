@@ -20,7 +20,9 @@ mm -> cm, ``MM``):
 - with truth: ``hit_particle``/``hit_track_id`` index the event's particle rows, noise
   (``particle_id`` 0) is -1; ``hit_noise`` is True for noise and particles below the
   FM4NPP pT threshold; ``hit_pid_class`` stays null (TrackML particles have no PDG id);
-- particles: ``particle_pdg`` null (unknown), charge, momentum (GeV), vertex (cm).
+- particles: charge, momentum (GeV), vertex (cm); ``particle_pdg`` from an ACTS
+  ``particle_type`` column where present, else null (TrackML files have none); ACTS'
+  ``vt`` (ns) as ``particle_vt``.
 
 The official per-hit ``weight`` has no event-model column (schema version 1): it is read
 by ``truth_weights`` for ``npfm.tasks.metrics.trackml_score(weights=...)``.
@@ -57,9 +59,13 @@ _COLUMNS = {
     "hits": ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"),
     "cells": ("hit_id", "ch0", "ch1", "value"),
     "particles": ("particle_id", "vx", "vy", "vz", "px", "py", "pz", "q"),
-    "truth": ("hit_id", "particle_id", "weight"),
+    "truth": ("hit_id", "particle_id"),
 }
-_INTS = {"hit_id", "volume_id", "layer_id", "module_id", "ch0", "ch1", "particle_id"}
+#: Read where present: the official weight; ACTS' particle files add the PDG id
+#: (``particle_type``) and the production time (``vt``, ns).
+_OPTIONAL = {"particles": ("particle_type", "vt"), "truth": ("weight",)}
+_INTS = {"hit_id", "volume_id", "layer_id", "module_id", "ch0", "ch1", "particle_id",
+         "particle_type"}
 
 
 def events(path: Path | str) -> list[tuple[int, dict[str, Path]]]:
@@ -88,7 +94,6 @@ def events(path: Path | str) -> list[tuple[int, dict[str, Path]]]:
 
 
 def _read(file: Path, kind: str) -> dict[str, np.ndarray]:
-    types = {c: pa.int64() if c in _INTS else pa.float64() for c in _COLUMNS[kind]}
     try:
         names = pcsv.open_csv(file).schema.names
         missing = [c for c in _COLUMNS[kind] if c not in names]
@@ -96,14 +101,16 @@ def _read(file: Path, kind: str) -> dict[str, np.ndarray]:
             raise NpfmError(str(file), f"no column {missing[0]!r} (columns: "
                             f"{', '.join(names)[:200]})", f"a TrackML {kind} file has "
                             f"{', '.join(_COLUMNS[kind])}")
+        wanted = [*_COLUMNS[kind], *(c for c in _OPTIONAL.get(kind, ()) if c in names)]
+        types = {c: pa.int64() if c in _INTS else pa.float64() for c in wanted}
         table = pcsv.read_csv(file, convert_options=pcsv.ConvertOptions(
-            column_types=types, include_columns=list(_COLUMNS[kind])))
+            column_types=types, include_columns=wanted))
     except (pa.ArrowInvalid, OSError) as exc:
         problem = " ".join(str(exc).split())[:200]
         raise NpfmError(str(file), f"cannot be read as a TrackML {kind} file ({problem})",
                         "check the file is complete and its columns hold numbers") from None
     out = {}
-    for name in _COLUMNS[kind]:
+    for name in table.column_names:
         column = table.column(name)
         values = column.to_numpy()
         bad = np.asarray(column.is_null())
@@ -195,9 +202,10 @@ def _truth(event: dict[str, Any], files: dict[str, Path]) -> None:
         raise NpfmError(str(files["particles"]), "a particle id appears twice or is 0",
                         "give each particle one row; 0 is reserved for noise")
     n = len(p["particle_id"])
-    event.update(particle_pdg=[None] * n, particle_charge=p["q"],
+    event.update(particle_pdg=p.get("particle_type", [None] * n), particle_charge=p["q"],
                  particle_px=p["px"], particle_py=p["py"], particle_pz=p["pz"],
-                 particle_vx=p["vx"] * MM, particle_vy=p["vy"] * MM, particle_vz=p["vz"] * MM)
+                 particle_vx=p["vx"] * MM, particle_vy=p["vy"] * MM, particle_vz=p["vz"] * MM,
+                 particle_vt=p.get("vt"))
     if "truth" not in files:
         return
     t = _read(files["truth"], "truth")
@@ -224,6 +232,9 @@ def truth_weights(path: Path | str) -> np.ndarray:
     """The official per-hit weights of one event's truth file, in ascending hit id (the
     order of the imported event's hits)."""
     t = _read(Path(path), "truth")
+    if "weight" not in t:
+        raise NpfmError(str(path), "no column 'weight'", "the official TrackML truth files "
+                        "carry it; without it trackml_score computes the weights")
     return t["weight"][np.argsort(t["hit_id"], kind="stable")]
 
 
