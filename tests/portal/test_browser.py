@@ -93,11 +93,22 @@ def test_search_open_dataset_and_use_the_event_display(page: Page, live_server: 
 
     page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200']}")
     graph = page.locator("svg.provenance")
-    for label in ("dataset sphenix-pp200", "checkpoint step 100", "ari = 0.9123"):
+    for label in ("dataset sphenix-pp200", "run run · step 100", "tracking ari 0.912"):
         expect(graph).to_contain_text(label)
     shot(page, "05-provenance-and-results.png")
     page.click("table.list >> text=tracking-ari")
     expect(page.locator("h1")).to_have_text("tracking-ari")
+
+    page.goto(live_server + "/?q=tracking")  # stemmed: tracks, tracker, tracking results
+    expect(page.locator("article.hit")).to_have_count(5)
+    expect(page.locator("article.hit").first).to_contain_text("sPHENIX")
+    shot(page, "07-search-tracking.png")
+    page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200']}")
+    page.click("svg.provenance g.node.checkpoint")
+    expect(page.locator("h1")).to_have_text("run run · step 100")
+    expect(page.locator("#checkpoint-results")).to_contain_text("tracking ari 0.912")
+    expect(page.locator("#model-card")).to_contain_text("sha256 " + "c" * 64)
+    shot(page, "08-checkpoint.png")
 
     page.goto(f"{live_server}/datasets/{portal.ids['sphenix-pp200-copy']}/curation")
     expect(page.locator(".suggestion[data-field=facility]")).to_contain_text("RHIC")

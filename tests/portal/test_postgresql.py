@@ -78,7 +78,7 @@ def test_pages_and_a_scoped_write_on_postgresql(pg_portal: tuple[TestClient, Por
     test_client, portal = pg_portal
     dataset_id = portal.ids["sphenix-pp200"]
     page = test_client.get(f"/datasets/{dataset_id}").text
-    assert "checkpoint step 100" in page
+    assert "run run · step 100" in page
     assert "application/ld+json" in page
     assert test_client.get(f"/files/{dataset_id}", headers={"Range": "bytes=0-3"}
                            ).content == b"PAR1"

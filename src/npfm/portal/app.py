@@ -43,7 +43,7 @@ class PortalState:
 
 def create_app(catalog_url: str) -> FastAPI:
     """The portal over the catalog at ``catalog_url`` (a SQLAlchemy URL)."""
-    from npfm.portal import api, pages, routes_files
+    from npfm.portal import api, checkpoints, pages, routes_files
 
     app = FastAPI(title="npfm discovery portal", version=__version__,
                   description="Search, inspect and download the datasets of the npfm "
@@ -53,6 +53,7 @@ def create_app(catalog_url: str) -> FastAPI:
     app.state.portal = PortalState(open_catalog(catalog_url), templates)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(checkpoints.router)
     app.include_router(routes_files.router)
     app.include_router(api.router, prefix="/api/v1")
     docs = get_swagger_ui_html(openapi_url=OPENAPI, title=f"{app.title} API").body

@@ -3,7 +3,11 @@
 Edges are ``ProvenanceEdge`` rows (``source`` --relation--> ``target``, the source being
 derived from, trained on or generated from the target), plus ``has_member`` edges from a
 dataset to its shards. The layer of a node is the length of its longest chain of origins,
-so raw inputs sit on the left and published results on the right.
+so raw inputs sit on the left and published results on the right. Labels are human
+(``run mixed · step 100``, ``noise accuracy 0.931 · frozen · seed 1``); a node with
+more than ``GROUP`` results shows ``GROUP - 1`` of them and one group node for the rest;
+a column taller than ``COLUMN`` nodes wraps; relations are told by line style (legend),
+so no text sits on an edge.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ Node = tuple[str, str]  # (kind, id)
 MAX_NODES = 40
 #: Most shards of a dataset taken as starting points of the walk.
 MAX_SHARDS = 20
-_W, _H, _DX, _DY = 170.0, 34.0, 260.0, 52.0  # node box and spacing, SVG pixels
+#: Most results drawn per node before the rest collapse into one group node.
+GROUP = 6
+#: Most nodes in one column of the drawing before it wraps.
+COLUMN = 10
+_W, _H, _DX, _DY = 230.0, 34.0, 300.0, 48.0  # node box and spacing, SVG pixels
+_TOP = 40.0  # room for the legend, SVG pixels
 
 
 @dataclass
@@ -96,12 +105,28 @@ def _label(session: Session, node: Node) -> tuple[str, str | None]:
     if kind == "checkpoint":
         ckpt = session.scalar(select(Checkpoint).where(Checkpoint.model_sha256 == ident))
         if ckpt is not None:
-            return f"checkpoint step {ckpt.step}", None
+            return checkpoint_label(ckpt), f"/checkpoints/{ckpt.id}"
     if kind == "benchmark_result" and ident.isdigit():
         result = session.get(BenchmarkResult, int(ident))
         if result is not None:
-            return f"{result.metric} = {result.value:.4g}", f"/results/{result.id}"
+            return result_label(result), f"/results/{result.id}"
     return f"{kind} {ident[:12]}", None
+
+
+def checkpoint_label(ckpt: Checkpoint) -> str:
+    """``run NAME · step N`` (the run directory's name)."""
+    return f"run {ckpt.run_path.rstrip('/').rsplit('/', 1)[-1]} · step {ckpt.step}"
+
+
+def result_label(result: BenchmarkResult) -> str:
+    """``task metric value · mode · n=N · seed S`` from the result and its config."""
+    config = (result.details or {}).get("config", {}) if isinstance(result.details, dict) else {}
+    parts = [f"{result.task} {result.metric} {result.value:.3g}"]
+    if isinstance(config, dict):
+        parts += [str(config["mode"])] if config.get("mode") else []
+        parts += [f"n={config['n_train']}"] if config.get("n_train") else []
+    seeds = ",".join(map(str, result.seeds or []))
+    return " · ".join(parts + ([f"seed {seeds}"] if seeds else []))
 
 
 def layers(graph: Graph) -> dict[Node, int]:
@@ -121,34 +146,74 @@ def layers(graph: Graph) -> dict[Node, int]:
     return layer
 
 
-def render_svg(graph: Graph) -> str:
-    """The graph as an inline SVG element: origins left, derived products right."""
-    layer = layers(graph)
+def _grouped(graph: Graph) -> Graph:
+    """A copy of ``graph`` with each node's results beyond ``GROUP - 1`` in a group node."""
+    out = Graph(dict(graph.labels), dict(graph.links), set(graph.edges), graph.truncated)
+    results: dict[Node, list[Node]] = defaultdict(list)
+    for source, target, _ in graph.edges:
+        if source[0] == "benchmark_result":
+            results[target].append(source)
+    for target, found in results.items():
+        if len(found) <= GROUP:
+            continue
+        hidden = sorted(found, key=lambda n: graph.labels[n])[GROUP - 1:]
+        group: Node = ("group", target[1])
+        out.labels[group] = f"+ {len(hidden)} more results"
+        out.links[group] = "#results"
+        for node in hidden:
+            out.labels.pop(node, None)
+            out.links.pop(node, None)
+        out.edges = {e for e in out.edges if e[0] not in hidden and e[1] not in hidden}
+        out.edges.add((group, target, "evaluates"))
+    return out
+
+
+def _positions(graph: Graph, layer: dict[Node, int]) -> dict[Node, tuple[float, float]]:
+    """Top-left corner of each node: a column per layer, wrapped every ``COLUMN`` nodes."""
     columns: dict[int, list[Node]] = defaultdict(list)
     for node in sorted(layer, key=lambda n: (layer[n], graph.labels[n])):
         columns[layer[node]].append(node)
-    pos = {node: (20 + col * _DX, 20 + row * _DY)
-           for col, nodes in columns.items() for row, node in enumerate(nodes)}
-    width = 40 + _W + _DX * max(columns, default=0)
-    height = 40 + _DY * max((len(v) for v in columns.values()), default=1)
+    pos, x = {}, 20.0
+    for col in sorted(columns):
+        nodes = columns[col]
+        for start in range(0, len(nodes), COLUMN):
+            for row, node in enumerate(nodes[start:start + COLUMN]):
+                pos[node] = (x, _TOP + row * _DY)
+            x += _DX
+    return pos
+
+
+def render_svg(graph: Graph) -> str:
+    """The graph as an inline SVG element: origins left, derived products right."""
+    graph = _grouped(graph)
+    layer = layers(graph)
+    pos = _positions(graph, layer)
+    width = max((x for x, _ in pos.values()), default=20.0) + _W + 20
+    height = max((y for _, y in pos.values()), default=_TOP) + _H + 20
+    relations = sorted({r for _, _, r in graph.edges})
     out = [f'<svg class="provenance" xmlns="http://www.w3.org/2000/svg" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
            'aria-label="provenance graph"><defs><marker id="arrow" viewBox="0 0 10 10" '
            'refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-           '<path d="M0,0 L10,5 L0,10 z"/></marker></defs>']
+           '<path d="M0,0 L10,5 L0,10 z"/></marker></defs><g class="legend">']
+    for i, relation in enumerate(relations):
+        lx = 20 + i * 150
+        out.append(f'<g class="rel-{escape(relation)}"><line x1="{lx}" y1="14" x2="{lx + 30}" '
+                   f'y2="14"/><text x="{lx + 36}" y="18">{escape(relation)}</text></g>')
+    out.append("</g>")
     for source, target, relation in sorted(graph.edges):
         (sx, sy), (tx, ty) = pos[source], pos[target]  # top-left corners, px
         x1, y1, x2, y2 = tx + _W, ty + _H / 2, sx, sy + _H / 2  # origin -> derived
-        if layer[source] <= layer[target]:  # same column: draw below the boxes
-            x1, x2 = tx + _W / 2, sx + _W / 2
-        out.append(f'<g class="edge"><line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
-                   f'marker-end="url(#arrow)"/><text x="{x1 + 0.3 * (x2 - x1):.1f}" '
-                   f'y="{y1 + 0.3 * (y2 - y1) - 4:.1f}">{escape(relation)}</text></g>')
+        if sx <= tx:  # same or earlier column: draw from the bottom edges
+            x1, y1, x2, y2 = tx + _W / 2, ty + _H, sx + _W / 2, sy + _H
+        out.append(f'<g class="edge rel-{escape(relation)}"><title>{escape(relation)}</title>'
+                   f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
+                   'marker-end="url(#arrow)"/></g>')
     for node, (x, y) in pos.items():
-        box = (f'<g class="node {escape(node[0])}"><title>{escape(node[0])} '
-               f'{escape(node[1])}</title><rect x="{x}" y="{y}" width="{_W}" height="{_H}" '
-               f'rx="6"/><text x="{x + 8}" y="{y + 21}">{escape(graph.labels[node][:26])}'
-               '</text></g>')
+        label = graph.labels[node]
+        box = (f'<g class="node {escape(node[0])}"><title>{escape(label)} ({escape(node[0])} '
+               f'{escape(node[1])})</title><rect x="{x}" y="{y}" width="{_W}" height="{_H}" '
+               f'rx="6"/><text x="{x + 8}" y="{y + 21}">{escape(label[:36])}</text></g>')
         link = graph.links.get(node)
         out.append(f'<a href="{escape(link)}">{box}</a>' if link else box)
     out.append("</svg>")

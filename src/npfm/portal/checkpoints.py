@@ -1,0 +1,76 @@
+"""Checkpoint (foundation model) pages: architecture, pretraining corpora, results, card.
+
+A checkpoint is the latest weights of a pretraining run, registered with its
+``config.json``; the page reads the architecture and training settings from that config,
+the corpora from its ``trained_on`` edges and the results that evaluate it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, ProvenanceEdge
+from npfm.portal.app import db, state
+from npfm.portal.provenance import checkpoint_label, result_label
+from npfm.portal.views import result_dict
+
+router = APIRouter(include_in_schema=False)
+DB = Annotated[Session, Depends(db)]
+#: Config keys shown as the architecture, and as the pretraining settings.
+ARCHITECTURE = ("backbone", "size", "d_model", "layers", "order", "objective", "k")
+TRAINING = ("steps", "batch_events", "lr", "min_lr", "warmup", "weight_decay", "seed")
+
+
+def checkpoint_facts(session: Session, ckpt: Checkpoint) -> dict[str, Any]:
+    """Label, architecture, training settings, corpora and results of a checkpoint."""
+    config = ckpt.config if isinstance(ckpt.config, dict) else {}
+    trained = set(session.scalars(select(ProvenanceEdge.target_id).where(
+        ProvenanceEdge.source_kind == "checkpoint", ProvenanceEdge.source_id == ckpt.model_sha256,
+        ProvenanceEdge.relation == "trained_on")))
+    corpora = list(session.scalars(select(Dataset).where(Dataset.manifest_sha256.in_(trained))
+                                   .order_by(Dataset.name)))
+    edge_ids = {int(i) for i in session.scalars(select(ProvenanceEdge.source_id).where(
+        ProvenanceEdge.source_kind == "benchmark_result",
+        ProvenanceEdge.target_kind == "checkpoint",
+        ProvenanceEdge.target_id == ckpt.model_sha256)) if i.isdigit()}
+    results = list(session.scalars(select(BenchmarkResult).where(or_(
+        BenchmarkResult.checkpoint_id == ckpt.id, BenchmarkResult.id.in_(edge_ids)))
+        .order_by(BenchmarkResult.task, BenchmarkResult.id)))
+    return {"label": checkpoint_label(ckpt),
+            "architecture": {k: config[k] for k in ARCHITECTURE if k in config},
+            "training": {k: config[k] for k in TRAINING if k in config},
+            "corpora": corpora,
+            "results": [{**result_dict(r), "label": result_label(r)} for r in results]}
+
+
+def model_card(ckpt: Checkpoint, facts: dict[str, Any]) -> str:
+    """A plain-text model card generated from the checkpoint's facts."""
+    arch = ", ".join(f"{k} {v}" for k, v in facts["architecture"].items()) or "not recorded"
+    corpora = ", ".join(f"{d.name} ({d.events} events)" for d in facts["corpora"])
+    lines = [f"# {facts['label']}", "",
+             f"Architecture: {arch}.",
+             f"Pretrained for {ckpt.step} steps on: {corpora or 'no registered corpus'}.",
+             f"Weights: model.safetensors, sha256 {ckpt.model_sha256}.", "",
+             "## Evaluations"]
+    lines += [f"- {r['label']}" for r in facts["results"]] or ["- none registered"]
+    lines += ["", "## Intended use",
+              "Research on detector-level foundation models; the results above are the only "
+              "evidence of what it does well. Not validated for physics analyses."]
+    return "\n".join(lines)
+
+
+@router.get("/checkpoints/{checkpoint_id}", response_class=HTMLResponse)
+def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
+                    session: DB) -> HTMLResponse:
+    """One pretrained model: architecture, corpora, training settings, results, card."""
+    ckpt = session.get(Checkpoint, checkpoint_id)
+    if ckpt is None:
+        raise HTTPException(404, f"no checkpoint {checkpoint_id}")
+    facts = checkpoint_facts(session, ckpt)
+    return state(request).templates.TemplateResponse(request, "checkpoint.html", {
+        "c": ckpt, "facts": facts, "card": model_card(ckpt, facts)})

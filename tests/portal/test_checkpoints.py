@@ -1,0 +1,53 @@
+"""Checkpoint pages and the readable provenance graph (labels, groups, legend)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from tests.portal.conftest import Portal
+
+from npfm.catalog.edges import add_edge
+from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, open_catalog
+from npfm.portal.provenance import GROUP, dataset_graph, render_svg
+
+
+def test_checkpoint_page_shows_architecture_corpora_results_and_card(
+        client: TestClient, portal: Portal) -> None:
+    html = client.get("/checkpoints/1").text
+    assert "<h1>run run · step 100</h1>" in html
+    assert f'href="/datasets/{portal.ids["sphenix-pp200"]}">sphenix-pp200</a>' in html
+    assert "tracking ari 0.912 · seed 1,2,3" in html
+    assert "sha256 " + "c" * 64 in html
+    assert "width" in html  # the architecture from the checkpoint's config
+    assert client.get("/checkpoints/99").status_code == 404
+
+
+def test_provenance_labels_are_human_and_many_results_collapse(write_portal: tuple) -> None:
+    _, url, portal = write_portal
+    with open_catalog(url)() as session:
+        ckpt = session.scalars(select(Checkpoint)).one()
+        for seed in range(GROUP + 4):
+            result = BenchmarkResult(
+                name=f"noise|sphenix|mixed|frozen|{seed}|6", task="noise", metric="accuracy",
+                value=0.9 + seed / 100, seeds=[seed], checkpoint_id=ckpt.id,
+                details={"config": {"mode": "frozen", "n_train": 6}})
+            session.add(result)
+            session.flush()
+            add_edge(session, "benchmark_result", str(result.id), "checkpoint",
+                     ckpt.model_sha256, "evaluates")
+        session.commit()
+        dataset = session.get(Dataset, portal.ids["sphenix-pp200"])
+        graph = dataset_graph(session, dataset)
+    assert "noise accuracy 0.9 · frozen · n=6 · seed 0" in graph.labels.values()
+    svg = render_svg(graph)
+    assert "noise|sphenix" not in svg
+    shown = svg.count('class="node benchmark_result"')
+    assert shown == GROUP - 1
+    assert f"+ {len([n for n in graph.labels if n[0] == 'benchmark_result']) - shown} more" \
+           f" results" in svg
+    assert '<g class="legend">' in svg
+    edges = re.findall(r'<g class="edge [^"]*">(.*?)</g>', svg)
+    assert edges
+    assert not any("<text" in e for e in edges)  # relations: line style and legend
