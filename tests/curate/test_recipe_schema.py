@@ -17,7 +17,7 @@ CASES = {
     "import_options": (f"sources:\n  - {{name: a, import: {{format: aleph_text, paths: "
                        f"{ALEPH}, options: {{bogus: 1}}}}}}\n",
                        r"sources\[0\].import.options.bogus: not an option of format "
-                       r"aleph_text; fix: use process"),
+                       r"aleph_text; fix: use finite, process"),
     "simulate_options": ("sources:\n  - {name: a, simulate: {detector: sphenix, physics: "
                          "pp200, events: 2, options: {bogus: 1}}}\n",
                          r"sources\[0\].simulate \(physics options \['bogus'\]\): not options"
