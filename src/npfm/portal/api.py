@@ -30,7 +30,7 @@ from npfm.portal.schemas import (
 )
 from npfm.portal.search import Query as SearchSpec
 from npfm.portal.search import facet_counts, search, summary
-from npfm.portal.views import file_entries, result_dict
+from npfm.portal.views import file_entries, result_dict, row_or_404
 
 router = APIRouter(tags=["catalog"])
 #: Annotated fields that are also search facets (their facet rows follow the column).
@@ -161,10 +161,7 @@ def duplicates(request: Request, session: DB,
 def get_result(result_id: Annotated[int, Path(ge=1, le=2**62)], session: DB
                ) -> dict[str, Any]:
     """One benchmark result with its interval, seeds and origins."""
-    result = session.get(BenchmarkResult, result_id)
-    if result is None:
-        raise HTTPException(404, f"no result {result_id}")
-    return result_dict(result)
+    return result_dict(row_or_404(session, BenchmarkResult, result_id, "result"))
 
 
 @router.post("/datasets/{dataset_id}/annotations", status_code=200)

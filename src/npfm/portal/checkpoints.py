@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from npfm.catalog.models import BenchmarkResult, Checkpoint, Dataset, ProvenanceEdge
 from npfm.portal.app import db, state
 from npfm.portal.provenance import checkpoint_label, result_label
-from npfm.portal.views import result_dict
+from npfm.portal.views import result_dict, row_or_404
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db)]
@@ -68,9 +68,7 @@ def model_card(ckpt: Checkpoint, facts: dict[str, Any]) -> str:
 def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
                     session: DB) -> HTMLResponse:
     """One pretrained model: architecture, corpora, training settings, results, card."""
-    ckpt = session.get(Checkpoint, checkpoint_id)
-    if ckpt is None:
-        raise HTTPException(404, f"no checkpoint {checkpoint_id}")
+    ckpt = row_or_404(session, Checkpoint, checkpoint_id, "checkpoint")
     facts = checkpoint_facts(session, ckpt)
     return state(request).templates.TemplateResponse(request, "checkpoint.html", {
         "c": ckpt, "facts": facts, "card": model_card(ckpt, facts)})

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from npfm.portal.app import db, state
 from npfm.portal.schemas import SearchParams, SearchQuery
 from npfm.portal.search import FACETS, facet_counts, search
 from npfm.portal.search import Query as SearchSpec
-from npfm.portal.views import file_entries, result_dict
+from npfm.portal.views import file_entries, result_dict, row_or_404
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db)]
@@ -111,8 +111,6 @@ def curation_page(dataset_id: DatasetId, request: Request, session: DB) -> HTMLR
 def result_page(result_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
                 session: DB) -> HTMLResponse:
     """One benchmark result with its interval, seeds and the dataset it came from."""
-    result = session.get(BenchmarkResult, result_id)
-    if result is None:
-        raise HTTPException(404, f"no result {result_id}")
+    result = row_or_404(session, BenchmarkResult, result_id, "result")
     return _render(request, "result.html", {"r": result_dict(result),
                                             "details": result.details})

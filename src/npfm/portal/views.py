@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from sqlalchemy import select
@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from npfm.catalog.models import BenchmarkResult, File
 from npfm.portal.downloads import Adler32Cache, contained_path
+
+T = TypeVar("T")
 
 
 def file_entries(session: Session, dataset_id: int, limit: int, offset: int,
@@ -43,3 +45,11 @@ def result_dict(result: BenchmarkResult) -> dict[str, Any]:
             "checkpoint_id": result.checkpoint_id, "report_path": result.report_path,
             "created": result.created.isoformat() if result.created else None,
             "link": f"/results/{result.id}"}
+
+
+def row_or_404(session: Session, model: type[T], row_id: int, what: str) -> T:
+    """The ``model`` row with id ``row_id``, else HTTP 404 ``no WHAT ROW_ID``."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise HTTPException(404, f"no {what} {row_id}")
+    return row
