@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.formats.test_trackml import CELLS, TRUTH
+from tests.formats.test_trackml import HITS as TML_HITS
+from tests.formats.test_trackml import PARTICLES as TML_PARTICLES
 
 from npfm.curate.recipe import load_recipe
 from npfm.events.build import events_to_table
 from npfm.events.errors import NpfmError
-from npfm.formats import aleph_text, hit_table
+from npfm.formats import aleph_text, hit_table, trackml
 
 #: Seconds each fuzz target may run (the cases are cheap: hundreds per target).
 BUDGET_S = 1.5
@@ -162,3 +165,19 @@ def test_fuzz_recipe(tmp_path: Path) -> None:
         load_recipe(path, scale=rng.choice([1.0, 0.01]))
 
     assert _fuzz(case, seed=3) > 50
+
+
+def test_fuzz_trackml(tmp_path: Path) -> None:
+    texts = {"hits": TML_HITS, "cells": CELLS, "particles": TML_PARTICLES, "truth": TRUTH}
+
+    def case(rng: random.Random, n: int) -> None:
+        for old in tmp_path.iterdir():
+            old.unlink()
+        for kind, text in texts.items():
+            if rng.random() < 0.1:
+                continue  # a missing file
+            (tmp_path / f"event000000007-{kind}.csv").write_text(
+                _mutate_text(rng, text) if rng.random() < 0.4 else text)
+        events_to_table(list(trackml.read_trackml(tmp_path)), source="t")
+
+    assert _fuzz(case, seed=4) > 50

@@ -111,7 +111,7 @@ def import_aleph(
     if not aleph_dir.is_dir():
         raise NpfmError(str(aleph_dir), "directory not found", "point at the MIT ALEPH "
                         "archive files (e.g. ../shared/data/aleph)")
-    paths = sorted(aleph_dir.glob("*.aleph"))
+    paths = sorted(p for p in aleph_dir.glob("*.aleph") if p.is_file())
     if not paths:
         raise NpfmError(str(aleph_dir), "no .aleph files", "point at the MIT ALEPH archive "
                         "files (e.g. ../shared/data/aleph)")
