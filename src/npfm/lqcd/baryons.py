@@ -36,9 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from npfm.lqcd.correlators import Progress, propagator
+from npfm.lqcd.correlators import Progress, propagator, solve_columns
 from npfm.lqcd.dirac import WilsonDirac, gamma_matrices
-from npfm.lqcd.solver import solve
 from npfm.lqcd.su3 import shift
 
 #: solves per configuration for the 3-point functions: 2 projectors x 2 flavours x 12
@@ -110,16 +109,8 @@ def _backward(dirac: WilsonDirac, prop: torch.Tensor, projector: torch.Tensor, t
     (grad,) = torch.autograd.grad(c2, leaf, torch.ones_like(c2))
     g5 = dirac.gamma5
     source = torch.einsum("ij,...jakb->...iakb", g5, grad.detach())
-    columns = []
-    for k in range(4):
-        for b in range(3):
-            result = solve(dirac, source[..., k, b].contiguous(), tol=tol)
-            if not result.converged:
-                raise RuntimeError(f"sequential CG did not converge ({result.residual:.2e})")
-            columns.append(result.x)
-            if progress is not None:
-                progress(1)
-    x = torch.stack(columns, dim=-1).reshape(prop.shape)
+    columns = source.permute(0, 1, 2, 3, 6, 7, 4, 5).reshape(*dirac.site_shape, 12, 4, 3)
+    x, _ = solve_columns(dirac, columns.contiguous(), tol, progress)
     return torch.einsum("ij,...jakb->...iakb", g5, x.conj())
 
 

@@ -46,27 +46,31 @@ def wall_source(site_shape: tuple[int, ...], t0: int, spin: int, colour: int,
 
 def propagator(dirac: WilsonDirac, source: str = "point", t0: int = 0, tol: float = 1e-10,
                progress: Progress | None = None) -> tuple[torch.Tensor, list[int]]:
-    """The 12 solves of a point source at (t0, 0, 0, 0) or a wall source at t0.
+    """The 12 solves of a point source at (t0, 0, 0, 0) or a wall source at t0, solved
+    together as one batch.
 
-    Returns S (T, Z, Y, X, 4, 3, 4, 3) and the CG iteration counts.
+    Returns S (T, Z, Y, X, 4, 3, 4, 3) and the CG iteration count (one per column).
     """
     shape = dirac.site_shape
     dtype = dirac.links.dtype
-    columns, iterations = [], []
-    for s in range(4):
-        for c in range(3):
-            b = (point_source(shape, (t0, 0, 0, 0), s, c, dtype) if source == "point"
-                 else wall_source(shape, t0, s, c, dtype)).to(dirac.links.device)
-            result = solve(dirac, b, tol=tol)
-            if not result.converged:
-                raise RuntimeError(f"CG did not converge (residual {result.residual:.2e}); "
-                                   "raise the quark mass or the iteration limit")
-            columns.append(result.x)
-            iterations.append(result.iterations)
-            if progress is not None:
-                progress(1)
-    prop = torch.stack(columns, dim=-1).reshape(*shape, 4, 3, 4, 3)
-    return prop, iterations
+    columns = [(point_source(shape, (t0, 0, 0, 0), s, c, dtype) if source == "point"
+                else wall_source(shape, t0, s, c, dtype)) for s in range(4) for c in range(3)]
+    return solve_columns(dirac, torch.stack(columns, dim=4).to(dirac.links.device), tol,
+                         progress)
+
+
+def solve_columns(dirac: WilsonDirac, sources: torch.Tensor, tol: float,
+                  progress: Progress | None = None) -> tuple[torch.Tensor, list[int]]:
+    """Solve D x = b for the 12 columns of ``sources`` (T, Z, Y, X, 12, 4, 3), column
+    (spin s, colour c) at index 3 s + c; returns them as S (T, Z, Y, X, 4, 3, 4, 3)."""
+    result = solve(dirac, sources, tol=tol)
+    if not result.converged:
+        raise RuntimeError(f"CG did not converge (residual {result.residual:.2e}); "
+                           "raise the quark mass or the iteration limit")
+    if progress is not None:
+        progress(12)
+    x = result.x.reshape(*dirac.site_shape, 4, 3, 4, 3)  # source spin, colour, sink ...
+    return x.permute(0, 1, 2, 3, 6, 7, 4, 5).contiguous(), [result.iterations] * 12
 
 
 def meson(prop: torch.Tensor, gamma: torch.Tensor, t0: int = 0) -> np.ndarray:

@@ -8,8 +8,9 @@ with sigma_mu_nu = (i/2)[gamma_mu, gamma_nu] and the clover-leaf field strength
 F_mu_nu = (Q_mu_nu - Q_mu_nu^dag) / 8 (Sheikholeslami and Wohlert, Nucl. Phys. B 259
 (1985) 572; normalisation of Lüscher et al., Nucl. Phys. B 478 (1996) 365). Euclidean
 hermitian gamma matrices in the DeGrand-Rossi (chiral) basis, gamma_5 = g1 g2 g3 g4 =
-diag(1, 1, -1, -1). Fermion fields have shape (T, Z, Y, X, 4, 3) (spin, colour); time is
-antiperiodic for fermions. D is gamma_5-hermitian: gamma_5 D gamma_5 = D^dag.
+diag(1, 1, -1, -1). Fermion fields have shape (T, Z, Y, X, 4, 3) (spin, colour), or
+(T, Z, Y, X, B, 4, 3) for B right-hand sides at once; time is antiperiodic for
+fermions. D is gamma_5-hermitian: gamma_5 D gamma_5 = D^dag.
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ def spin(matrix: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
 
 
 def colour(links_t: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """Site colour matrices applied to psi (..., 4, 3), given as their transposes (..., 3, 3).
+    """Site colour matrices applied to psi (T, Z, Y, X, [B,] 4, 3), given as their
+    transposes (T, Z, Y, X, 3, 3); B is an optional axis of right-hand sides.
 
-    The batch axes are flattened first: batched matmul over one axis is much faster.
+    The site axes are flattened first: batched matmul over one axis is much faster.
     """
-    flat = psi.reshape(-1, 4, 3) @ links_t.reshape(-1, 3, 3)
+    n = links_t[..., 0, 0].numel()
+    flat = psi.reshape(n, -1, 3) @ links_t.reshape(n, 3, 3)
     return flat.reshape(psi.shape)
 
 
@@ -127,8 +130,8 @@ class WilsonDirac:
         matrix = self.local_inv if inverse else self.local
         if matrix is None:
             return psi / (4.0 + self.mass) if inverse else psi * (4.0 + self.mass)
-        flat = psi.reshape(-1, 12, 1)
-        return (matrix @ flat).reshape(psi.shape)
+        flat = psi.reshape(matrix.shape[0], -1, 12)  # (sites, right-hand sides, 12)
+        return (flat @ matrix.transpose(-1, -2)).reshape(psi.shape)
 
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
         """D psi on the full lattice."""
@@ -141,7 +144,7 @@ class WilsonDirac:
     def mask(self, psi: torch.Tensor, even: bool) -> torch.Tensor:
         """psi with the sites of the other parity set to zero."""
         keep = self.even if even else ~self.even
-        return psi * keep[..., None, None]
+        return psi * keep.reshape(*keep.shape, *([1] * (psi.dim() - keep.dim())))
 
     def schur(self, psi_e: torch.Tensor) -> torch.Tensor:
         """Even-odd Schur complement D_ee - D_eo D_oo^-1 D_oe on an even-site field."""
