@@ -28,7 +28,8 @@ METRICS = {
     "purity": "fraction of a matched predicted track's hits from its truth track, averaged",
     "fake_rate": "1 - matched predicted tracks / predicted tracks above the minimum length",
     "duplicate_rate": "extra matches / found truth tracks",
-    "trackml_score": "TrackML weighted score (w_order x w_pT, noise and short tracks weight 0)",
+    "trackml_score": "TrackML score as trackml-library (per-particle normalised w_order x "
+                     "w_pT; noise, < 4-hit particles and secondaries weigh 0)",
     "accuracy": "fraction of correct predictions",
     "macro_recall": "recall averaged over classes",
     "macro_precision": "precision averaged over classes",
