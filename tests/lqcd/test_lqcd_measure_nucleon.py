@@ -60,6 +60,15 @@ def test_measure_nucleon_charges_mass_and_plot(ensemble: Path, tmp_path: Path) -
     croissant = str(out / "correlators.croissant.json")
     records = list(mlc.Dataset(croissant).records("correlators"))
     np.testing.assert_allclose([r["correlators/nucleon_3pt_gV_conserved"] for r in records], c3)
+    long = list(mlc.Dataset(croissant).records("correlator_records"))
+    names = {r["correlator_records/observable"].decode() for r in long}
+    assert {"pion", "rho", "nucleon", "nucleon_3pt_gA_local"} <= names
+    assert len(long) == 2 * len(names)  # configurations x observables, one source
+    row = next(r for r in long if r["correlator_records/observable"] == b"nucleon_3pt_"
+               b"gV_conserved" and r["correlator_records/trajectory"] == records[1][
+                   "correlators/trajectory"])
+    np.testing.assert_allclose(row["correlator_records/values"], c3[1])
+    assert row["correlator_records/source"] == b"point at the origin"
 
 
 def test_wall_source_is_measured_in_coulomb_gauge(ensemble: Path, tmp_path: Path) -> None:

@@ -69,9 +69,12 @@ def export_configs(files: list[Path], out: Path, attrs: dict[str, Any],
 
 
 def export_correlators(out: Path, correlators: dict[str, np.ndarray],
-                       meta: dict[str, Any], trajectories: list[int]) -> Path:
-    """Write per-configuration correlators ``{name: [n_cfg, T]}`` to ``out`` (.h5) and, one
-    row per configuration, to a Parquet file beside it that mlcroissant reads."""
+                       meta: dict[str, Any], trajectories: list[int],
+                       sources: dict[str, str] | None = None) -> Path:
+    """Write per-configuration correlators ``{name: [n_cfg, T]}`` to ``out`` (.h5) and to two
+    Parquet files beside it that mlcroissant reads: one row per configuration (a column
+    per observable) and, in ``<stem>-records.parquet``, one row per configuration x source x
+    observable; ``sources`` names each observable's quark source (default "point")."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with h5py.File(tmp, "w") as h5:
@@ -91,16 +94,36 @@ def export_correlators(out: Path, correlators: dict[str, np.ndarray],
     tmp = parquet.with_name(f".{parquet.name}.tmp")
     pq.write_table(table, tmp)
     _replace(tmp, parquet)
+    long = out.with_name(f"{out.stem}-records.parquet")
+    sources = sources or {}
+    rows = [(traj, name, list(map(float, values[i])))
+            for name, values in correlators.items() for i, traj in enumerate(trajectories)]
+    tmp = long.with_name(f".{long.name}.tmp")
+    pq.write_table(pa.table({
+        "trajectory": pa.array([r[0] for r in rows], pa.int64()),
+        "source": pa.array([sources.get(r[1], "point") for r in rows], pa.string()),
+        "observable": pa.array([r[1] for r in rows], pa.string()),
+        "values": pa.array([r[2] for r in rows], pa.list_(pa.float64()))}), tmp)
+    _replace(tmp, long)
     fields = [(name, name, "sc:Float", f"{name} correlator over t (3-point: insertion "
                "time tau = 0 .. t_s) from the source slice")
               for name in correlators]
     fields.append(("trajectory", "trajectory", "sc:Integer", "sweep number of the config"))
+    long_fields = [
+        ("trajectory", "trajectory", "sc:Integer", "sweep number of the configuration"),
+        ("source", "source", "sc:Text", "quark source"),
+        ("observable", "observable", "sc:Text", "correlator name (as in correlators)"),
+        ("values", "values", "sc:Float", "correlator over t, or tau for 3-point functions")]
     doc = croissant(
-        out.stem, "Meson and nucleon correlators per gauge configuration", [out, parquet],
-        [record_set("correlators", "one record per gauge configuration", fields)],
+        out.stem, "Meson and nucleon correlators per gauge configuration",
+        [out, long, parquet],
+        [record_set("correlators", "one record per gauge configuration", fields),
+         record_set("correlator_records", "one record per configuration x source x "
+                    "observable", long_fields, source_file=long.name)],
         "Computed by npfm lqcd measure: Wilson(-clover) propagators by even-odd "
         "preconditioned CG, contracted into pion, rho and nucleon 2- and 3-point functions.")
-    for field in doc["recordSet"][0]["field"]:
-        field["repeated"] = field["name"] != "trajectory"
+    for rs in doc["recordSet"]:
+        for field in rs["field"]:
+            field["repeated"] = field["name"] not in ("trajectory", "source", "observable")
     atomic_write_json(out.with_suffix(".croissant.json"), doc)
     return out

@@ -132,7 +132,10 @@ def measure(ensemble: Path, out: Path, spec: MeasureSpec,
     export_correlators(out / "correlators.h5", arrays,
                        {"ensemble": record["name"], "mass": spec.mass, "csw": spec.csw,
                         "source": spec.source, "beta": record["physics"]["action"]["gluon"]
-                        ["beta"], "lattice_lx_ly_lz_lt": list(lattice)}, trajectories)
+                        ["beta"], "lattice_lx_ly_lz_lt": list(lattice)}, trajectories,
+                       sources={name: "point at the origin" if name.startswith("nucleon")
+                                else f"{spec.source} at t = 0 ({spec.fixed_gauge} gauge)"
+                                for name in arrays})
     correlators.plot_effective_mass(curves, out / "effective-mass.png")
     result = {"ensemble": record["name"], "ensemble_path": str(Path(ensemble).resolve()),
               "created": now(), "valence": {"action": "Wilson-clover" if spec.csw else "Wilson",

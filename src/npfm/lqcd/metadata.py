@@ -73,7 +73,8 @@ _FORMATS = {".h5": "application/x-hdf5", ".parquet": "application/x-parquet"}
 def croissant(name: str, description: str, files: list[Path],
               record_sets: list[dict[str, Any]], data_collection: str) -> dict[str, Any]:
     """Croissant 1.1 JSON-LD listing ``files`` (HDF5, Parquet; in one directory) and record
-    sets made by ``record_set``, whose fields are read from ``files[-1]``."""
+    sets made by ``record_set``, whose fields are read from their ``source_file`` (default
+    ``files[-1]``)."""
     source_id = files[-1].name  # file names as ids: distinct from the record set ids
     return {
         "@context": _CONTEXT, "@type": "sc:Dataset", "name": name, "description": description,
@@ -91,16 +92,21 @@ def croissant(name: str, description: str, files: list[Path],
                           "contentUrl": path.name, "encodingFormat": _FORMATS[path.suffix],
                           "contentSize": f"{path.stat().st_size} B",
                           "sha256": sha256_file(path)} for path in files],
-        "recordSet": [dict(rs, field=[dict(f, source={"fileObject": {"@id": source_id},
-                                                      **f["source"]})
-                                      for f in rs["field"]]) for rs in record_sets],
+        "recordSet": [
+            {**{k: v for k, v in rs.items() if k != "_file"},
+             "field": [dict(f, source={"fileObject": {"@id": rs.get("_file", source_id)},
+                                       **f["source"]}) for f in rs["field"]]}
+            for rs in record_sets],
     }
 
 
-def record_set(name: str, description: str, fields: list[tuple[str, str, str, str]]
-               ) -> dict[str, Any]:
-    """A record set whose fields are (name, column or HDF5 dataset path, dataType, doc)."""
+def record_set(name: str, description: str, fields: list[tuple[str, str, str, str]],
+               source_file: str | None = None) -> dict[str, Any]:
+    """A record set whose fields are (name, column or HDF5 dataset path, dataType, doc),
+    read from the file named ``source_file`` (default: the last file of the dataset)."""
+    extra = {"_file": source_file} if source_file else {}
     return {"@type": "cr:RecordSet", "@id": name, "name": name, "description": description,
+            **extra,
             "field": [{"@type": "cr:Field", "@id": f"{name}/{fname}", "name": fname,
                        "description": doc, "dataType": dtype, "repeated": True,
                        "source": {"extract": {"column": dataset}}}
