@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from npfm.catalog import federation, search_index
+from npfm.catalog import federation
 from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.facets import normalise
 from npfm.catalog.models import ApiToken, BenchmarkResult, Dataset, DatasetFacet, File
@@ -18,6 +18,7 @@ from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, events_view, provenance
 from npfm.portal.app import db, state
 from npfm.portal.auth import require
+from npfm.portal.cache import cached
 from npfm.portal.schemas import (
     MAX_LIMIT,
     MAX_OFFSET,
@@ -70,19 +71,20 @@ def dataset_with_files(session: Session, dataset_id: int) -> Dataset:
 
 
 @router.get("/search", response_model=SearchPage)
-def search_datasets(params: SearchQuery, request: Request, session: DB) -> Response:
+async def search_datasets(params: SearchQuery, request: Request) -> Response:
     """Faceted full-text (``mode=text``) or semantic (``mode=semantic``) dataset search."""
-    generation, key = search_index.generation(session), ("api", request.url.query)
-    body = state(request).replies.get(generation, key)
-    if body is None:
+    portal = state(request)
+
+    def reply(session: Session) -> bytes:
         spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-        found = search(session, spec, state(request).vectors)
-        body = SearchPage.model_validate({
+        found = search(session, spec, portal.vectors)
+        return SearchPage.model_validate({
             "total": found.total, "limit": params.limit, "offset": params.offset,
             "next": next_link(request, found.total, params.limit, params.offset),
             "items": found.items, "facets": facet_counts(session, spec)}).model_dump_json(
             ).encode()
-        state(request).replies.put(generation, key, body)
+
+    body = await cached(portal.replies, portal.sessions, ("api", request.url.query), reply)
     return Response(body, media_type="application/json")
 
 

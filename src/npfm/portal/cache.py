@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from npfm.catalog import search_index
 
 #: Most replies kept (least recently used dropped first).
 CACHE_ENTRIES = 2048
@@ -43,3 +49,21 @@ class ReplyCache:
                 self.replies[key] = body
                 while len(self.replies) > self.entries:
                     self.replies.popitem(last=False)
+
+
+async def cached(cache: ReplyCache, sessions: sessionmaker[Session], key: tuple[str, str],
+                 compute: Callable[[Session], bytes]) -> bytes:
+    """The reply under ``key``: from ``cache`` when the catalog has not changed (one
+    one-row query on the event loop, no worker thread), else ``compute(session)`` in a
+    worker thread, then kept."""
+    with sessions() as session:
+        generation = search_index.generation(session)
+    body = cache.get(generation, key)
+    if body is None:
+        def work() -> bytes:
+            with sessions() as session:
+                return compute(session)
+
+        body = await run_in_threadpool(work)
+        cache.put(generation, key, body)
+    return body

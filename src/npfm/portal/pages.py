@@ -12,7 +12,6 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from npfm.catalog import search_index
 from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.models import BenchmarkResult, File
 from npfm.catalog.results import derived_results
@@ -20,6 +19,7 @@ from npfm.catalog.standard import dataset_record, fair_score
 from npfm.portal import curation, provenance
 from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
+from npfm.portal.cache import cached
 from npfm.portal.schemas import SearchParams, SearchQuery
 from npfm.portal.search import FACETS, facet_counts, search
 from npfm.portal.search import Query as SearchSpec
@@ -48,13 +48,11 @@ def _render(request: Request, name: str, context: dict[str, Any]) -> HTMLRespons
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, params: SearchQuery, session: DB) -> HTMLResponse:
+async def home(request: Request, params: SearchQuery) -> HTMLResponse:
     """Search page: query box, text/semantic switch, facets with counts, one page of hits."""
-    generation, key = search_index.generation(session), ("page", request.url.query)
-    body = state(request).replies.get(generation, key)
-    if body is None:
-        body = bytes(_search_page(request, params, session).body)
-        state(request).replies.put(generation, key, body)
+    portal = state(request)
+    body = await cached(portal.replies, portal.sessions, ("page", request.url.query),
+                        lambda session: bytes(_search_page(request, params, session).body))
     return HTMLResponse(body)
 
 
