@@ -233,16 +233,15 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
                 k = int(length.max())
                 rows = np.repeat(rows, k, axis=1)
                 rows[:, 1:, ext] = rows_more[:, :k - 1]
-                if k > 1:
-                    part = rows[:, :, ext]
-                    part[:6] = _first_order(part[[0, 1, 2, 3, 4, 6]], x[ext], y[ext], px[ext],
-                                            py[ext], pz[ext], kappa[ext], length[ext], part[10],
-                                            part[12], rng)
+                if k > 1:  # only rows 0-5 (position, momentum) change
+                    part = _first_order(rows[[0, 1, 2, 3, 4, 6]][:, :, ext], x[ext], y[ext],
+                                        px[ext], py[ext], pz[ext], kappa[ext], length[ext],
+                                        rows[10][:, ext], rows[12][:, ext], rng)
                     # linearised crossings go exactly onto their cylinders (row 0 is exact)
-                    onto = lay.radius[part[7, 1:].astype(np.int64)] / np.hypot(part[0, 1:],
-                                                                              part[1, 1:])
+                    onto = lay.radius[rows[7, 1:][:, ext].astype(np.int64)] / np.hypot(
+                        part[0, 1:], part[1, 1:])
                     part[:2, 1:] *= onto
-                    rows[:, :, ext] = part
+                    rows[:6, :, ext] = part
             energy = np.sqrt(pt * pt + pz * pz + m * m)
             times = t + rows[6] * energy / (pt * C_CM_NS)  # path s p / pT at speed c p / E
             layers = rows[7].astype(np.int64)
