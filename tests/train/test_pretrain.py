@@ -112,3 +112,32 @@ def test_other_backbones_objectives_and_orders_train(tmp_path: Path, corpus: Pat
     assert metrics["step"] == 4
     assert metrics["loss"] > 0 if objective != "two_view" else -1 <= metrics["loss"] <= 2
     assert len(_losses(tmp_path / "run")) == 4
+
+
+def test_runs_from_before_a_vocabulary_grew_still_load(tmp_path: Path) -> None:
+    import torch
+
+    from npfm.model.foundation import FoundationModel
+    from npfm.train import checkpoint
+    from npfm.train.config import PretrainConfig
+
+    torch.manual_seed(0)
+    config = PretrainConfig(corpora=({"path": "x", "name": "x"},), size="tiny")
+    old = FoundationModel(config)
+    table = old.tokenizer.subsystem.weight
+    n = table.shape[0]
+    with torch.no_grad():  # the same run as it was with three fewer subsystem names
+        weights = {k: v.clone() for k, v in old.state_dict().items()}
+        weights["tokenizer.subsystem.weight"] = torch.cat([table[:n - 4], table[-1:]])
+    optimizer = torch.optim.AdamW(old.parameters())
+    checkpoint.save(tmp_path, 1, old, optimizer, {}, {}, weights=weights)
+    torch.manual_seed(1)
+    new = FoundationModel(config)
+    checkpoint.load(tmp_path / "checkpoints" / "step-0000001", new)
+    loaded = new.tokenizer.subsystem.weight
+    assert torch.equal(loaded[:n - 4], table[:n - 4])
+    assert torch.equal(loaded[-1], table[-1])
+    assert not torch.equal(loaded[n - 4:n - 1], table[n - 4:n - 1])  # new names: own init
+    for key, value in old.state_dict().items():
+        if key != "tokenizer.subsystem.weight":
+            assert torch.equal(new.state_dict()[key], value), key

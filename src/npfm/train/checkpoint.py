@@ -75,7 +75,8 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
          ) -> dict[str, Any]:
     """Load weights (and optimiser state) from a checkpoint; returns the saved state."""
     try:
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        weights = load_file(str(path / "model.safetensors"))
+        model.load_state_dict(grow_vocabularies(weights, model.state_dict()))
         state: dict[str, Any] = torch.load(path / "state.pt", weights_only=False)
     except (OSError, RuntimeError) as exc:
         raise NpfmError(str(path), f"checkpoint cannot be loaded ({exc})".replace("\n", " "),
@@ -83,3 +84,27 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])
     return state
+
+
+#: Embedding tables indexed by an append-only vocabulary (npfm/events/vocabulary.yaml),
+#: with one last row for unknown or missing names.
+VOCABULARY_TABLES = ("subsystem.weight", "object_type.weight")
+
+
+def grow_vocabularies(saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]
+                      ) -> dict[str, torch.Tensor]:
+    """Weights of a run trained before names were appended to a vocabulary, fitted to
+    today's tables: the known names keep their rows, the unknown-name row moves to the
+    end, and the new names keep this model's initial rows. On the old names the model
+    computes exactly what it did."""
+    out = dict(saved)
+    for key, old in saved.items():
+        new = current.get(key)
+        if (not key.endswith(VOCABULARY_TABLES) or new is None or old.ndim != 2
+                or old.shape[1] != new.shape[1] or old.shape[0] >= new.shape[0]):
+            continue
+        grown = new.detach().clone().to(old.dtype)
+        grown[:old.shape[0] - 1] = old[:-1]
+        grown[-1] = old[-1]
+        out[key] = grown
+    return out
