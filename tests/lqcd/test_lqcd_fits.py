@@ -40,13 +40,24 @@ def test_plateau_fit_and_jackknife_error() -> None:
     rng = np.random.default_rng(2)
     n, ts = 50, 6
     samples = 1.2 + 0.05 * rng.standard_normal((n, ts + 1))
-    fit = fits.plateau_fit(samples, ts, cut=1)
+    fit = fits.plateau_fit(samples.mean(axis=0), fits.leave_one_out(samples), ts, cut=1)
     assert fit is not None
     assert (fit["tau_min"], fit["tau_max"]) == (1, 5)
     # five independent points of width 0.05 / sqrt(50): error 0.05 / sqrt(250)
     assert fit["error"] == pytest.approx(0.05 / np.sqrt(250), rel=0.25)
     assert fit["value"] == pytest.approx(1.2, abs=4 * fit["error"])
-    assert fits.plateau_fit(samples[:1], ts) is None
+    assert fits.plateau_fit(samples[0], samples[:1], ts) is None
+
+
+def test_ratio_samples_form_the_ratio_of_averaged_correlators() -> None:
+    rng = np.random.default_rng(4)
+    ts, t = 4, np.arange(8.0)
+    c2 = np.exp(-0.5 * t) * (1 + 0.05 * rng.standard_normal((20, 8)))
+    c3 = 1.3 * np.exp(-0.5 * ts) * (1 + 0.05 * rng.standard_normal((20, ts + 1)))
+    full, jack = fits.ratio_samples(c3, c2, c2, ts)
+    np.testing.assert_allclose(full, c3.mean(axis=0) / c2.mean(axis=0)[ts])
+    assert jack.shape == (20, ts + 1)
+    np.testing.assert_allclose(jack[3], (c3.sum(0) - c3[3])[:ts + 1] / (c2.sum(0) - c2[3])[ts])
 
 
 def test_jackknife_of_the_mean_is_the_standard_error() -> None:

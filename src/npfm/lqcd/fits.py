@@ -8,7 +8,7 @@ Göckeler et al., Phys. Rev. D 71 (2005) 034508):
                                        / (C2(t_s - tau; 0) C2(tau; p) C2(t_s; p)) ],
 
 which is C3(tau) / C2(t_s) at q = 0 and tends to the matrix element for
-0 << tau << t_s. Fits are uncorrelated constant fits, weights 1/sigma^2 from the full
+0 << tau << t_s; it is formed from ensemble averages (and jackknife samples) of C3 and C2. Fits are uncorrelated constant fits, weights 1/sigma^2 from the full
 sample's jackknife errors, repeated on every jackknife sample for the error (Efron,
 SIAM 1982; e.g. Gattringer and Lang 2010, sect. 4.5); chi^2/dof is the uncorrelated one.
 
@@ -43,7 +43,7 @@ def jackknife(samples: np.ndarray, func: Callable[[np.ndarray], np.ndarray]
     full = np.asarray(func(samples.mean(axis=0)))
     if samples.shape[0] < 2:
         return full, np.full_like(full, np.nan, dtype=float)
-    return full, _spread(np.stack([func(s) for s in leave_one_out(samples)]))
+    return full, spread(np.stack([func(s) for s in leave_one_out(samples)]))
 
 
 def finite(values: np.ndarray) -> list[float | None]:
@@ -51,7 +51,7 @@ def finite(values: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def _spread(jack: np.ndarray) -> np.ndarray:
+def spread(jack: np.ndarray) -> np.ndarray:
     """Jackknife error from leave-one-out estimates [n, ...]; NaN samples are skipped (NaN
     where all are)."""
     n = jack.shape[0]
@@ -85,7 +85,7 @@ def constant_fit(values: np.ndarray, jack: np.ndarray, sigma: np.ndarray
     ``jack`` [n, points]; returns (value, error, chi^2/dof)."""
     w = 1.0 / sigma ** 2
     value = float(np.sum(w * values) / np.sum(w))
-    err = float(_spread(np.sum(w * jack, axis=1) / np.sum(w)))
+    err = float(spread(np.sum(w * jack, axis=1) / np.sum(w)))
     dof = max(len(values) - 1, 1)
     return value, err, float(np.sum(w * (values - value) ** 2) / dof)
 
@@ -114,17 +114,32 @@ def effective_mass_fit(samples: np.ndarray) -> dict[str, Any] | None:
             "chi2_dof": chi2, "accepted": bool(accepted)}
 
 
-def plateau_fit(ratio_samples: np.ndarray, t_sink: int, cut: int = 1) -> dict[str, Any] | None:
-    """Constant fit to the ratio [n, t_s + 1] over cut <= tau <= t_s - cut."""
-    if ratio_samples.shape[0] < 2 or t_sink - 2 * cut < 0:
+def ratio_samples(c3: np.ndarray, c2_sink: np.ndarray, c2_src: np.ndarray, t_sink: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """R(tau) of the ensemble means and of every jackknife sample, from C3 [n, >= t_s + 1]
+    and C2 [n, T] per configuration (the ratio is formed from averaged correlators)."""
+    n3, n2 = t_sink + 1, c2_sink.shape[1]
+    samples = np.concatenate([c3[:, :n3], c2_sink, c2_src], axis=1)
+
+    def func(s: np.ndarray) -> np.ndarray:
+        return ratio(s[:n3], s[n3:n3 + n2], s[n3 + n2:], t_sink)
+    jack = (np.stack([func(s) for s in leave_one_out(samples)]) if len(samples) > 1
+            else np.empty((0, n3)))
+    return func(samples.mean(axis=0)), jack
+
+
+def plateau_fit(full: np.ndarray, jack: np.ndarray, t_sink: int, cut: int = 1
+                ) -> dict[str, Any] | None:
+    """Constant fit to a ratio R(tau) (``full``, with jackknife samples ``jack`` [n, t_s + 1])
+    over cut <= tau <= t_s - cut."""
+    if jack.shape[0] < 2 or t_sink - 2 * cut < 0:
         return None
     sl = slice(cut, t_sink - cut + 1)
-    mean, err = jackknife(ratio_samples, lambda r: r)
-    jack = leave_one_out(ratio_samples)
-    sigma = np.where(err[sl] > 0, err[sl], np.abs(mean[sl]) * 1e-12 + 1e-300)
-    value, error, chi2 = constant_fit(mean[sl], jack[:, sl], sigma)
+    err = spread(jack)
+    sigma = np.where(err[sl] > 0, err[sl], np.abs(full[sl]) * 1e-12 + 1e-300)
+    value, error, chi2 = constant_fit(full[sl], jack[:, sl], sigma)
     return {"value": value, "error": error, "tau_min": cut, "tau_max": t_sink - cut,
-            "chi2_dof": chi2, "ratio": mean.tolist(), "ratio_error": err.tolist()}
+            "chi2_dof": chi2, "ratio": full.tolist(), "ratio_error": err.tolist()}
 
 
 def plot_report(masses: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any] | None]],

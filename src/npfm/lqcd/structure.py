@@ -1,8 +1,9 @@
 """Ensemble summaries of nucleon correlators: effective mass, isovector charges and the
 vector form-factor ratio at non-zero momentum, with jackknife errors (lattice units).
 
-Isovector (u - d, connected) ratios at zero momentum transfer, plateau-fitted over
-1 <= tau <= t_s - 1 (``npfm.lqcd.fits``):
+Isovector (u - d, connected) ratios at zero momentum transfer, formed from the ensemble
+(and jackknife) averages of C3 and C2 and plateau-fitted over 1 <= tau <= t_s - 1
+(``npfm.lqcd.fits``):
 
 - ``gV_conserved``: conserved J_4, P+; equals 1 exactly for the charge (Ward identity),
   up to states wrapping around the time boundary;
@@ -53,10 +54,10 @@ def nucleon_summary(data: list[NucleonData], t_sink: int,
     ratios, plateaus = {}, {}
     for name, c3 in numerators.items():
         n = next((m for m in momenta if name == f"V4_q{''.join(map(str, m))}"), (0, 0, 0))
-        r = np.stack([fits.ratio(c3[i], rest[i], c2[n][i], t_sink) for i in range(len(data))])
-        fit = fits.plateau_fit(r, t_sink)
-        ratio_mean, ratio_err = fits.jackknife(r, lambda x: x)
-        ratios[name] = {"ratio": ratio_mean.tolist(), "ratio_error": fits.finite(ratio_err),
+        full, jack = fits.ratio_samples(c3, rest, c2[n], t_sink)
+        fit = fits.plateau_fit(full, jack, t_sink)
+        ratio_err = fits.spread(jack) if len(jack) > 1 else np.full_like(full, np.nan)
+        ratios[name] = {"ratio": full.tolist(), "ratio_error": fits.finite(ratio_err),
                         "plateau": None if fit is None else
                         {k: v for k, v in fit.items() if not k.startswith("ratio")}}
         if fit is not None:
@@ -70,7 +71,9 @@ def nucleon_summary(data: list[NucleonData], t_sink: int,
             "max_chi2_dof": fits.MAX_CHI2},
         "ratios": ratios,
         "notes": "isovector connected; bare local currents; lattice units"}
-    arrays = {"nucleon": rest, **{f"nucleon_3pt_{k}": v for k, v in numerators.items()}}
+    arrays = {"nucleon": rest,
+              **{f"nucleon_q{''.join(map(str, n))}": c2[n] for n in momenta[1:]},
+              **{f"nucleon_3pt_{k}": v for k, v in numerators.items()}}
     half = rest.shape[1] // 2  # beyond T/2 backward-moving states dominate
     plot = {"mass": (m_eff[:half], m_err[:half], mass_fit),
             "ratios": {k: v for k, v in plateaus.items() if "_q" not in k}}
