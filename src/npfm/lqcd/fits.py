@@ -8,8 +8,9 @@ Göckeler et al., Phys. Rev. D 71 (2005) 034508):
                                        / (C2(t_s - tau; 0) C2(tau; p) C2(t_s; p)) ],
 
 which is C3(tau) / C2(t_s) at q = 0 and tends to the matrix element for
-0 << tau << t_s; it is formed from ensemble averages (and jackknife samples) of C3 and C2. Fits are uncorrelated constant fits, weights 1/sigma^2 from the full
-sample's jackknife errors, repeated on every jackknife sample for the error (Efron,
+0 << tau << t_s; it is formed from ensemble averages (and jackknife samples) of C3 and
+C2. Fits are uncorrelated constant fits, weights 1/sigma^2 from the full sample's
+jackknife errors, repeated on every jackknife sample for the error (Efron,
 SIAM 1982; e.g. Gattringer and Lang 2010, sect. 4.5); chi^2/dof is the uncorrelated one.
 
 Fit-range criterion of effective-mass fits: t_max is the last t < T/2 at which the
