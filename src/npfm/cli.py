@@ -23,7 +23,7 @@ from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
 from npfm.events.summary import QUANTILES, Summary, plot_hits, summarize
 from npfm.events.writer import CorpusWriter, file_record
-from npfm.formats import aleph_text, trackml
+from npfm.formats import aleph_text, export, trackml
 from npfm.formats.ingest import ingest
 from npfm.physics import list_configs
 from npfm.train.report import plot_loss
@@ -336,6 +336,20 @@ def curate(
     table.add_row("total", str(t["read"]), str(t["kept"]), str(t["quarantined"]), "")
     console.print(table)
     validate(out)
+
+
+@app.command("export")
+@clean_errors
+def export_corpus(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    to: Annotated[str, typer.Option(help="format: " + ", ".join(export.FORMATS))],
+    out: Annotated[Path, typer.Option(help="file to write (never overwritten)")],
+) -> None:
+    """Export a corpus as FM4NPP npz (TPC hits), EDM4hep ROOT or HepMC3 (truth particles)."""
+    with progress_bar() as bar:
+        task = bar.add_task(f"exporting {to}", total=Corpus.open(corpus).n_events)
+        summary = export.export(corpus, to, out, progress=lambda n: bar.advance(task, n))
+    console.print(summary)
 
 
 for _command in (cli_model.pretrain, cli_model.scaling, cli_model.embed, cli_model.probe):

@@ -106,6 +106,23 @@ class Corpus:
             pf = self.open_shard(entry, verify)
             yield from iter_row_groups(self.shard_path(entry), pf, columns)
 
+    def to_awkward(self, columns: list[str] | None = None, limit: int | None = None) -> Any:
+        """The events as one ``awkward.Array`` of records (one field per column, lists
+        per event), as uproot users work; read through the verified path. ``limit``:
+        at most that many events, in corpus order."""
+        import awkward as ak
+
+        tables, n = [], 0
+        for table in self.iter_tables(columns):
+            take = table if limit is None else table.slice(0, limit - n)
+            tables.append(take)
+            n += take.num_rows
+            if limit is not None and n >= limit:
+                break
+        if not tables:
+            raise NpfmError(str(self.path), "holds no events", "give a corpus with events")
+        return ak.from_arrow(pa.concat_tables(tables).combine_chunks(), highlevel=True)
+
     def validate(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
         """Check every shard against the manifest and the schema; returns totals.
 

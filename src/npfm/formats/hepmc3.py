@@ -19,7 +19,9 @@ HepMC3 cannot read back parent-only links, nor vertices without incoming particl
 parentless particles are roots (status 4 unless final; others 1 final, 2 decayed). Units are
 GeV and mm. Where the vertices cannot tell a particle's production point (roots, children
 produced elsewhere than their siblings) the particle attribute ``npfm_position`` holds it;
-``info`` goes to event attributes ``npfm_<key>``.
+``info`` goes to event attributes ``npfm_<key>``. Particles are written parents first
+(HepMC3 reads a vertex only after its incoming particles); where that reorders them, the
+event attribute ``npfm_particle_order`` lets the reader restore npfm's order.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ _MM_PER_CM = 10.0
 _START = b"HepMC::Asciiv3-START_EVENT_LISTING"
 _END = b"HepMC::Asciiv3-END_EVENT_LISTING"
 _POSITION_ATTR, _INFO_PREFIX = "npfm_position", "npfm_"
+#: Event attribute with the writer's particle order, where parents had to come first.
+_ORDER_ATTR = "npfm_particle_order"
 _FIX_FILE = "give a HepMC3 ASCII file (HepMC::Asciiv3), complete as written"
 
 
@@ -169,11 +173,18 @@ def _from_genevent(event: pyhepmc.GenEvent, where: str) -> GeneratedEvent:
     vertex = list(event.vertices[0].position) if event.vertices else list(event.event_pos())
     for axis, value in zip("xyz", vertex[:3], strict=False):
         info.setdefault(f"vertex_{axis}", value * to_mm / _MM_PER_CM)
-    return GeneratedEvent(
+    read = GeneratedEvent(
         pdg=pdg, charge=charge, px=p4[:, 0], py=p4[:, 1], pz=p4[:, 2], energy=p4[:, 3],
         mass=mass, vx=start[:, 0] / _MM_PER_CM, vy=start[:, 1] / _MM_PER_CM,
         vz=start[:, 2] / _MM_PER_CM, vt=start[:, 3] / _MM_PER_NS, parent=parent,
         primary=~displaced, final=np.asarray(arr.status) == 1, info=info)
+    if _ORDER_ATTR not in event.attributes:
+        return read
+    order = np.array(_text(event.attributes[_ORDER_ATTR]).split(), np.int64)
+    if sorted(order.tolist()) != list(range(len(read))):
+        raise NpfmError(where, f"attribute {_ORDER_ATTR} is not a permutation of the "
+                        f"{len(read)} particles", _FIX_FILE)
+    return _restore_order(read, order)
 
 
 def read_hepmc3(path: Path | str, progress: Callable[[int], None] | None = None
@@ -188,17 +199,48 @@ def read_hepmc3(path: Path | str, progress: Callable[[int], None] | None = None
         yield _from_genevent(_parse(header, lines, where), where)
 
 
+_FIELDS = ("pdg", "charge", "px", "py", "pz", "energy", "mass", "vx", "vy", "vz", "vt",
+           "parent", "primary", "final")
+
+
+def parents_first(parent: np.ndarray) -> np.ndarray:
+    """An order of the particles with every parent before its children (stable, by
+    generation): HepMC3 reads a vertex only after its incoming particles. Pythia's record
+    can list a mother after her daughters."""
+    depth = np.zeros(len(parent), np.int64)
+    has = parent >= 0
+    for _ in range(len(parent)):
+        nxt = np.where(has, depth[np.maximum(parent, 0)] + 1, 0)
+        if np.array_equal(nxt, depth):
+            return np.argsort(depth, kind="stable")
+        depth = nxt
+    raise ValueError("particle parent links form a cycle")
+
+
+def _restore_order(ev: GeneratedEvent, order: np.ndarray) -> GeneratedEvent:
+    """``ev`` (particles in file order) back in the order ``order`` was taken from."""
+    out = {name: np.empty_like(getattr(ev, name)) for name in _FIELDS}
+    for name in _FIELDS:
+        out[name][order] = getattr(ev, name)
+    out["parent"] = np.where(out["parent"] >= 0, order[np.maximum(out["parent"], 0)], -1
+                             ).astype(np.int32)
+    return GeneratedEvent(**out, info=ev.info)
+
+
 def _to_genevent(ev: GeneratedEvent, number: int) -> pyhepmc.GenEvent:
     event = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
     event.event_number = number
     status = np.where(ev.final, 1, np.where(ev.parent < 0, 4, 2))
-    parts = []
-    for i in range(len(ev)):
+    order = parents_first(ev.parent)
+    parts: list[Any] = [None] * len(ev)
+    for i in order:
         p = pyhepmc.GenParticle(pyhepmc.FourVector(ev.px[i], ev.py[i], ev.pz[i],
                                                    ev.energy[i]), int(ev.pdg[i]), int(status[i]))
         p.generated_mass = float(ev.mass[i])
         event.add_particle(p)
-        parts.append(p)
+        parts[i] = p
+    if not np.array_equal(order, np.arange(len(ev))):
+        event.attributes[_ORDER_ATTR] = " ".join(map(str, order.tolist()))
     point = np.column_stack([ev.vx * _MM_PER_CM, ev.vy * _MM_PER_CM, ev.vz * _MM_PER_CM,
                              ev.vt * _MM_PER_NS])
     children = np.flatnonzero(ev.parent >= 0)
@@ -210,7 +252,8 @@ def _to_genevent(ev: GeneratedEvent, number: int) -> pyhepmc.GenEvent:
         for kid in kids:
             vertex.add_particle_out(parts[kid])
         event.add_vertex(vertex)
-    implied = _positions(event)
+    implied = np.empty_like(point)
+    implied[order] = _positions(event)  # rows in the order particles were added
     for k in np.flatnonzero((implied != point).any(axis=1)):
         parts[k].attributes[_POSITION_ATTR] = " ".join(repr(float(v)) for v in point[k])
     for key, value in ev.info.items():
