@@ -20,8 +20,22 @@ def test_checkpoint_page_shows_architecture_corpora_results_and_card(
     assert f'href="/datasets/{portal.ids["sphenix-pp200"]}">sphenix-pp200</a>' in html
     assert "tracking ari 0.912 · seed 1,2,3" in html
     assert "sha256 " + "c" * 64 in html
-    assert "width" in html  # the architecture from the checkpoint's config
     assert client.get("/checkpoints/99").status_code == 404
+
+
+def test_architecture_and_settings_come_from_the_config(write_portal: tuple) -> None:
+    test_client, url, _ = write_portal
+    with open_catalog(url)() as session:
+        ckpt = session.scalars(select(Checkpoint)).one()
+        ckpt.config = {"backbone": "mamba2", "size": "tiny", "objective": "masked",
+                       "steps": 100, "lr": 0.002, "corpora": [{"path": "/x"}]}
+        session.commit()
+    html = test_client.get("/checkpoints/1").text
+    architecture = html.split('id="architecture">')[1].split("</table>")[0]
+    assert "<th>backbone</th><td>mamba2</td>" in architecture
+    assert "<th>objective</th><td>masked</td>" in architecture
+    assert "<th>lr</th><td>0.002</td>" in html
+    assert "Architecture: backbone mamba2, size tiny, objective masked." in html
 
 
 def test_provenance_labels_are_human_and_many_results_collapse(write_portal: tuple) -> None:
