@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SPHENIX
+from conftest import SPHENIX, write_toy_corpus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,27 @@ def test_run_is_trained_on_its_registered_corpus(db_url: str, toy_corpus: Path,
             ckpt.model_sha256, dataset.manifest_sha256, "trained_on")
         assert not any("edge" in m for m in register(toy_run, session))
         assert len(session.scalars(select(ProvenanceEdge)).all()) == 1
+
+
+def test_a_resumed_run_is_trained_on_its_earlier_corpora_too(tmp_path: Path,
+                                                            toy_corpus: Path) -> None:
+    import torch
+
+    from npfm.train import checkpoint
+
+    other = write_toy_corpus(tmp_path / "other", events=6)
+    model = torch.nn.Linear(3, 2)
+    config = {"corpora": [{"path": str(other)}], "history": [
+        {"until_step": 4, "changed": ["corpora"], "config": {"corpora": [
+            {"path": str(toy_corpus)}]}}]}
+    checkpoint.save(tmp_path / "run", 9, model, torch.optim.AdamW(model.parameters()),
+                    config, {})
+    with open_catalog(f"sqlite:///{tmp_path}/c.sqlite")() as session:
+        register(toy_corpus, session)
+        register(other, session)
+        messages = register(tmp_path / "run", session)
+        assert sum("trained_on dataset" in m for m in messages) == 2
+        assert len(session.scalars(select(ProvenanceEdge)).all()) == 2
 
 
 def test_run_with_unregistered_corpus_gets_no_edge(tmp_path: Path, toy_corpus: Path,

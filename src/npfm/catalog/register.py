@@ -134,8 +134,10 @@ def _provenance(root: Path, manifest: dict[str, Any], digest: str) -> dict[str, 
 
 
 def _corpus_paths(config: dict[str, Any], run: Path) -> Iterator[Path]:
-    """Resolved corpus paths of a pretraining config (relative ones: to the run or cwd)."""
-    for entry in config.get("corpora", []):
+    """Resolved corpus paths of a pretraining config (relative ones: to the run or cwd),
+    with those of the earlier configs a resumed run recorded (``history``)."""
+    earlier = [c for h in config.get("history", []) for c in h["config"].get("corpora", [])]
+    for entry in [*config.get("corpora", []), *earlier]:
         raw = Path(entry["path"] if isinstance(entry, dict) else entry)
         if raw.is_absolute() or not (run / raw).exists():
             yield raw.resolve()
