@@ -155,7 +155,7 @@ class WilsonDirac:
 
     def _workspace(self, nrhs: int) -> tuple[torch.Tensor, ...]:
         """Reused buffers for hop (fresh pages are slow to touch), for the last B only."""
-        if self._work is None or self._work[0].shape[-1] != nrhs:
+        if self._work is None or self._work[1].shape[-1] != nrhs:
             new = self.links.new_empty
             field = (*self.site_shape, nrhs)
             self._work = (new((4, 3, self.even.numel() * nrhs)), new((2, NDIM, 2, 3, *field)),
@@ -172,7 +172,7 @@ class WilsonDirac:
 
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
         """D psi on the full lattice."""
-        return self.apply_local(psi) + self.hop(psi)
+        return self.hop(psi).add_(self.apply_local(psi))
 
     def dagger(self, psi: torch.Tensor) -> torch.Tensor:
         """D^dag psi = gamma_5 D gamma_5 psi."""
