@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from npfm.catalog.lqcd_ensembles import register_ensemble
+from npfm.catalog.models import Dataset, open_catalog
 from npfm.cli import app
 from npfm.events.errors import NpfmError
 from npfm.events.shards import sha256_file
@@ -69,6 +72,12 @@ def test_import_records_the_action_and_every_file(kind: str, tmp_path: Path) -> 
     assert kind in info["keywords"]
     assert f"N_f = {args[1]}" in info["title"]
     assert info["trajectories"] == [100, 110]
+    with open_catalog(f"sqlite:///{tmp_path}/catalog.sqlite")() as session:
+        register_ensemble(directory, session)
+        dataset = session.scalars(select(Dataset)).one()
+        assert dataset.title == info["title"]
+        assert kind in dataset.keywords
+        assert "quenched" not in dataset.keywords
 
 
 def test_bad_action_metadata_is_rejected(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from npfm.catalog.models import Dataset, File, Replica
 from npfm.events.errors import NpfmError
 from npfm.events.shards import sha256_file
+from npfm.lqcd.actions import describe
 from npfm.lqcd.metadata import ENSEMBLE_FILE, load_ensemble
 
 
@@ -29,18 +30,16 @@ def register_ensemble(path: Path, session: Session) -> list[str]:
         return [f"ensemble {found.name} already registered (ensemble.json sha256 "
                 f"{digest[:12]})"]
     root = path.resolve()
-    size = record["physics"]["size"]
-    beta = record["physics"]["action"]["gluon"]["beta"]
-    dims = f"{size['lx']}x{size['ly']}x{size['lz']}x{size['lt']}"
+    summary = describe(record)  # action-aware: quenched Wilson, clover, HISQ, domain wall
+    beta, dims = summary["beta"], summary["lattice"]
     dataset = Dataset(
-        name=record["name"], title=f"Quenched SU(3) ensemble {record['name']}: Wilson action, "
-        f"beta {beta}, {dims}", identifier=record["markovChainURI"], schema_version=1,
+        name=record["name"], title=summary["title"],
+        identifier=record["markovChainURI"], schema_version=1,
         events=len(record["configurations"]), hits=0, license=record["license"],
         creators=list(record["creators"]), created=record["created"], path=str(root),
         manifest_sha256=digest, source="ildg", data_level="gauge-configurations",
         facility="lattice", description=f"{record['algorithm']['name']}; ILDG files with "
-        "SciDAC checksums", keywords=["lattice QCD", "ILDG", "gauge configurations",
-                                      "quenched"], record=record)
+        "SciDAC checksums", keywords=summary["keywords"], record=record)
     for entry in record["configurations"]:
         file_path = root / entry["file"]
         if not file_path.is_file():
