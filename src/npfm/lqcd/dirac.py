@@ -155,7 +155,8 @@ class WilsonDirac:
         return out.reshape(12, -1).transpose(0, 1).reshape(psi.shape).contiguous()
 
     def _workspace(self, nrhs: int) -> tuple[torch.Tensor, ...]:
-        """Reused buffers for hop (fresh pages are slow to touch), for the last B only."""
+        """Buffers reused by hop (fresh pages are slow to touch), kept for the last B only;
+        so one hop at a time per operator."""
         if self._work is None or self._work[0].shape[-1] != nrhs:
             new = self.links.new_empty
             field = (*self.site_shape, nrhs)
