@@ -78,7 +78,10 @@ def test_demo_builds_studies_reports_and_catalogs(aleph_dir: Path, tmp_path: Pat
     for text in ("M1", "M2", "M3", "M4", "hough (baseline)", "data:image/png;base64,"):
         assert text in page, text
     with sqlite3.connect(out / "catalog.sqlite") as db:
-        assert db.execute("select count(*) from dataset").fetchone()[0] == 5
+        sources = dict(db.execute("select name, source from dataset").fetchall())
+        assert len(sources) == 7  # archive, four simulated, Phase-I, lattice ensemble
+        assert "phase1" in sources
+        assert sources["lattice-4x4x4x4"] == "ildg"
         assert db.execute("select count(*) from checkpoint").fetchone()[0] == 4
         results = db.execute("select count(*) from benchmark_result").fetchone()[0]
     cells = (out / "studies" / "cells.jsonl").read_text().splitlines()

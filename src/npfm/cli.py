@@ -178,10 +178,12 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     """The main job: real ALEPH archive data and simulated sPHENIX pp200, ALEPH ee_z, ZEUS
     ep_hera and ePIC ep_eic corpora, validated and summarised; a physics report; the
     Phase-I curation recipe at 1% size; tiny pretraining runs (mixed and single-domain);
-    the downstream studies and their report; all registered in a catalog."""
+    the downstream studies and their report; a small lattice ensemble; all registered in a
+    catalog."""
     archive = out / "aleph-archive"
     sims = {f"{d}-{p}": out / "sim" / f"{d}-{p}" for d, p in DEMO_PAIRS}
-    for path in (archive, *sims.values(), out / "phase1", out / "studies"):
+    ensemble = out / "lattice-4x4x4x4"
+    for path in (archive, *sims.values(), out / "phase1", out / "studies", ensemble):
         if path.exists():  # outputs of an earlier demo
             shutil.rmtree(path)
     console.rule("1. real data: the MIT ALEPH archive")
@@ -213,12 +215,15 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
                   f"steps); plot {out / 'pretrain-loss.png'}")
     console.rule("6. downstream studies and the report")
     cli_tasks.study_all(study, out / "studies", report_file=out / "report.html")
-    console.rule("7. catalog")
+    console.rule("7. lattice QCD: a small quenched SU(3) ensemble (4^4, beta 6.0)")
+    cli_lqcd.generate_cmd(ensemble, lattice="4", configs=4, therm=20, separation=3)
+    console.rule("8. catalog")
     db = f"sqlite:///{(out / 'catalog.sqlite').resolve()}"
     runs = sorted((runner.out / "runs").iterdir())
-    cli_catalog.catalog_register([archive, *sims.values(), *runs,
+    cli_catalog.catalog_register([archive, *sims.values(), out / "phase1", ensemble, *runs,
                                   out / "studies" / "results.json"], db=db)
     console.print(f"demo outputs in {out}/: corpora (aleph-archive/, sim/, phase1/), "
+                  f"{ensemble.name}/ (ILDG), "
                   "physics-validation/report.md, studies/ (runs, results), report.html, "
                   f"catalog.sqlite. Browse them: npfm portal serve --db {db} "
                   "(then open http://127.0.0.1:8000/)")

@@ -23,6 +23,29 @@ def test_checkpoint_page_shows_architecture_corpora_results_and_card(
     assert client.get("/checkpoints/99").status_code == 404
 
 
+def test_checkpoint_page_draws_the_loss_curve_of_its_run(write_portal: tuple,
+                                                         tmp_path) -> None:
+    test_client, url, _ = write_portal
+    assert "No loss log at" in test_client.get("/checkpoints/1").text
+    run = tmp_path / "run"
+    run.mkdir()
+    losses = [2.0, 1.5, float("nan"), 1.0, 0.5]
+    (run / "metrics.jsonl").write_text("".join(
+        f'{{"step": {i + 1}, "loss": {v}}}\n' for i, v in enumerate(losses)) + "not json\n")
+    with open_catalog(url)() as session:
+        session.scalars(select(Checkpoint)).one().run_path = str(run)
+        session.commit()
+    html = test_client.get("/checkpoints/1").text
+    svg = html.split('<svg id="loss-curve"')[1].split("</svg>")[0]
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 4  # the NaN step and the bad line are skipped
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys == sorted(ys)  # falling loss: rising y in SVG coordinates
+    assert "step 1" in svg
+    assert "step 5" in svg
+    assert "loss 2" in svg
+
+
 def test_architecture_and_settings_come_from_the_config(write_portal: tuple) -> None:
     test_client, url, _ = write_portal
     with open_catalog(url)() as session:

@@ -2,15 +2,21 @@
 
 A checkpoint is the latest weights of a pretraining run, registered with its
 ``config.json``; the page reads the architecture and training settings from that config,
-the corpora from its ``trained_on`` edges and the results that evaluate it.
+the corpora from its ``trained_on`` edges and the results that evaluate it, and the loss
+curve from the run's ``metrics.jsonl`` where the run directory is readable.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -64,6 +70,45 @@ def model_card(ckpt: Checkpoint, facts: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Most metrics.jsonl lines read for the loss curve (a run logs one per step).
+MAX_LOG_LINES = 200_000
+
+
+def loss_curve_svg(run_path: str, width: int = 560, height: int = 220) -> str | None:
+    """The run's pretraining loss against step (``metrics.jsonl``) as an inline SVG, or
+    None when the log is missing or holds no finite loss. Drawn on the server: the page
+    carries no script."""
+    log = FsPath(run_path) / "metrics.jsonl"
+    points: list[tuple[float, float]] = []
+    try:
+        with open(log, encoding="utf-8") as fh:
+            for line in itertools.islice(fh, MAX_LOG_LINES):
+                try:
+                    row = json.loads(line)
+                    step, loss = float(row["step"]), float(row["loss"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if math.isfinite(step) and math.isfinite(loss):
+                    points.append((step, loss))
+    except OSError:
+        return None
+    if len(points) < 2:
+        return None
+    steps, losses = zip(*points, strict=True)
+    s0, s1, l0, l1 = min(steps), max(steps), min(losses), max(losses)
+    pad, span_s, span_l = 40, (s1 - s0) or 1.0, (l1 - l0) or 1.0
+    coords = " ".join(f"{pad + (s - s0) / span_s * (width - 2 * pad):.1f},"
+                      f"{height - pad - (v - l0) / span_l * (height - 2 * pad):.1f}"
+                      for s, v in points)
+    return (f'<svg id="loss-curve" class="loss" xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" role="img" aria-label="pretraining loss">'
+            f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{coords}"/>'
+            f'<text x="{pad}" y="{height - 12}">step {s0:g}</text>'
+            f'<text x="{width - pad}" y="{height - 12}" text-anchor="end">step {s1:g}</text>'
+            f'<text x="4" y="{pad - 8}">loss {l1:.4g}</text>'
+            f'<text x="4" y="{height - pad + 16}">{l0:.4g}</text></svg>')
+
+
 @router.get("/checkpoints/{checkpoint_id}", response_class=HTMLResponse)
 def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
                     session: DB) -> HTMLResponse:
@@ -71,4 +116,5 @@ def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request
     ckpt = row_or_404(session, Checkpoint, checkpoint_id, "checkpoint")
     facts = checkpoint_facts(session, ckpt)
     return state(request).templates.TemplateResponse(request, "checkpoint.html", {
-        "c": ckpt, "facts": facts, "card": model_card(ckpt, facts)})
+        "c": ckpt, "facts": facts, "card": model_card(ckpt, facts),
+        "loss_svg": Markup(svg) if (svg := loss_curve_svg(ckpt.run_path)) else None})
