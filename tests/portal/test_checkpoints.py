@@ -23,6 +23,16 @@ def test_checkpoint_page_shows_architecture_corpora_results_and_card(
     assert client.get("/checkpoints/99").status_code == 404
 
 
+def _page_with(client: TestClient, url: str, **fields: object) -> str:
+    """The checkpoint page after setting ``fields`` of the catalog's one checkpoint."""
+    with open_catalog(url)() as session:
+        ckpt = session.scalars(select(Checkpoint)).one()
+        for name, value in fields.items():
+            setattr(ckpt, name, value)
+        session.commit()
+    return client.get("/checkpoints/1").text
+
+
 def test_checkpoint_page_draws_the_loss_curve_of_its_run(write_portal: tuple,
                                                          tmp_path) -> None:
     test_client, url, _ = write_portal
@@ -32,10 +42,7 @@ def test_checkpoint_page_draws_the_loss_curve_of_its_run(write_portal: tuple,
     losses = [2.0, 1.5, float("nan"), 1.0, 0.5]
     (run / "metrics.jsonl").write_text("".join(
         f'{{"step": {i + 1}, "loss": {v}}}\n' for i, v in enumerate(losses)) + "not json\n")
-    with open_catalog(url)() as session:
-        session.scalars(select(Checkpoint)).one().run_path = str(run)
-        session.commit()
-    html = test_client.get("/checkpoints/1").text
+    html = _page_with(test_client, url, run_path=str(run))
     svg = html.split('<svg id="loss-curve"')[1].split("</svg>")[0]
     points = re.search(r'points="([^"]+)"', svg).group(1).split()
     assert len(points) == 4  # the NaN step and the bad line are skipped
@@ -48,12 +55,9 @@ def test_checkpoint_page_draws_the_loss_curve_of_its_run(write_portal: tuple,
 
 def test_architecture_and_settings_come_from_the_config(write_portal: tuple) -> None:
     test_client, url, _ = write_portal
-    with open_catalog(url)() as session:
-        ckpt = session.scalars(select(Checkpoint)).one()
-        ckpt.config = {"backbone": "mamba2", "size": "tiny", "objective": "masked",
-                       "steps": 100, "lr": 0.002, "corpora": [{"path": "/x"}]}
-        session.commit()
-    html = test_client.get("/checkpoints/1").text
+    html = _page_with(test_client, url, config={
+        "backbone": "mamba2", "size": "tiny", "objective": "masked", "steps": 100,
+        "lr": 0.002, "corpora": [{"path": "/x"}]})
     architecture = html.split('id="architecture">')[1].split("</table>")[0]
     assert "<th>backbone</th><td>mamba2</td>" in architecture
     assert "<th>objective</th><td>masked</td>" in architecture

@@ -113,9 +113,13 @@ def open_shard(path: Path, **kwargs: Any) -> pq.ParquetFile:
         raise NpfmError(str(path), "shard file missing", "restore it from a replica or "
                         "rebuild the corpus")
     try:
-        pf = pq.ParquetFile(path)
+        try:
+            pf = pq.ParquetFile(path, **kwargs)
+        except KeyError:  # read_dictionary names a column the file lacks: say which
+            check_schema(pq.ParquetFile(path).schema_arrow, str(path))
+            raise
         check_schema(pf.schema_arrow, str(path))
-        return pq.ParquetFile(path, **kwargs) if kwargs else pf
+        return pf
     except (pa.ArrowInvalid, OSError) as exc:
         raise NpfmError(str(path), f"not a readable Parquet file, truncated or corrupt ({exc})",
                         "restore it from a replica or rebuild the corpus") from None
