@@ -72,20 +72,25 @@ def check_table(table: pa.Table, where: str, row_offset: int = 0) -> None:
     allow: the loaders run this on each row group they read, so training and tasks refuse
     what ``npfm validate`` refuses.
     """
-    names = set(table.column_names)
+    arrays = {name: _one_array(table.column(name)) for name in table.column_names}
     for col in COLUMNS:
-        if col.name not in names:
+        if col.name not in arrays:
             continue
-        arr = table.column(col.name).combine_chunks()
+        arr = arrays[col.name]
         if col.required and arr.null_count:
             row = _first(np.asarray(arr.is_null()))
             raise NpfmError(locate(where, row + row_offset, col.name), "required value is null",
                             "fill it in the source (see docs/event-model.md)")
         _check_finite(col, arr, where, row_offset)
         _check_vocabulary(col, arr, where, row_offset)
-    sizes = {g: _check_group(table, g, where, row_offset) for g in GROUPS}
-    bounded = ANCHORS["particle"][0] in table.column_names
-    _check_indices(table, sizes["particle"] if bounded else None, where, row_offset)
+    sizes = {g: _check_group(arrays, table.num_rows, g, where, row_offset) for g in GROUPS}
+    bounded = ANCHORS["particle"][0] in arrays
+    _check_indices(arrays, sizes["particle"] if bounded else None, where, row_offset)
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (a row group read is one chunk: no copy then)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _first(mask: np.ndarray) -> int:
@@ -158,17 +163,18 @@ def _same_layout(arr: pa.Array, anchor: pa.Array) -> bool:
             and arr.offsets.equals(anchor.offsets))
 
 
-def _check_group(table: pa.Table, group: str, where: str, off: int) -> np.ndarray:
+def _check_group(arrays: dict[str, pa.Array], n_rows: int, group: str, where: str, off: int
+                 ) -> np.ndarray:
     """Validate list lengths of one group; returns its size per event (0 if absent)."""
     anchor = ANCHORS[group][0]
-    if anchor not in table.column_names:
-        return np.zeros(table.num_rows, dtype=np.int64)
-    first = table.column(anchor).combine_chunks()
+    if anchor not in arrays:
+        return np.zeros(n_rows, dtype=np.int64)
+    first = arrays[anchor]
     size = _lengths(first)
     for col in group_columns(group):
-        if col.name not in table.column_names:
+        if col.name not in arrays:
             continue
-        arr = table.column(col.name).combine_chunks()
+        arr = arrays[col.name]
         if _same_layout(arr, first):
             continue
         n = _lengths(arr)
@@ -184,18 +190,18 @@ def _check_group(table: pa.Table, group: str, where: str, off: int) -> np.ndarra
             row = _first(bad)
             raise NpfmError(locate(where, row + off, col.name),
                             f"{problem} ({n[row]} vs {size[row]})", fix)
-    _check_counts(table, group, where, off)
+    _check_counts(arrays, group, where, off)
     return np.maximum(size, 0)
 
 
-def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
+def _check_counts(arrays: dict[str, pa.Array], group: str, where: str, off: int) -> None:
     name = f"{group}_nhits"
-    if name not in table.column_names or "subsystems" not in table.column_names:
+    if name not in arrays or "subsystems" not in arrays:
         return
-    counts = table.column(name).combine_chunks()
+    counts = arrays[name]
     inner = pc.list_flatten(counts)
     k = _lengths(inner)
-    n_sub = _lengths(table.column("subsystems").combine_chunks())
+    n_sub = _lengths(arrays["subsystems"])
     rows = np.asarray(pc.list_parent_indices(counts))
     bad = (k >= 0) & (k != n_sub[rows])
     if bad.any():
@@ -205,15 +211,15 @@ def _check_counts(table: pa.Table, group: str, where: str, off: int) -> None:
                         "give one count per entry of `subsystems`")
 
 
-def _check_indices(table: pa.Table, n_particles: np.ndarray | None, where: str,
+def _check_indices(arrays: dict[str, pa.Array], n_particles: np.ndarray | None, where: str,
                    off: int) -> None:
     """Index columns in range; the upper bound only where the particle lists were read."""
     for name, bounded in (("hit_particle", True), ("particle_parent", True),
                           ("hit_track_id", False)):
-        if name not in table.column_names:
+        if name not in arrays:
             continue
         bounded = bounded and n_particles is not None
-        arr = table.column(name).combine_chunks()
+        arr = arrays[name]
         values = _flat(arr)
         if len(values) == 0:
             continue
