@@ -13,7 +13,7 @@ from npfm.detectors import GeometryError, list_geometries, load_geometry
 from npfm.detectors.geometry import parse_geometry
 from npfm.events import vocabulary
 
-SHIPPED = ("aleph", "alice", "delphi", "epic", "opal", "sphenix", "zeus")
+SHIPPED = ("aleph", "alice", "clas12", "delphi", "epic", "opal", "sphenix", "zeus")
 
 
 def test_list_geometries() -> None:

@@ -2,7 +2,9 @@
 
 Adding a detector means adding a file; the format (units are part of the key names):
 
-- ``id`` (the file name stem), ``version``, ``experiment``, ``facility``, ``field_tesla``;
+- ``id`` (the file name stem), ``version``, ``experiment``, ``facility``, ``field_tesla``,
+  optionally ``field_half_length_cm`` (a hard-edged solenoid: no field beyond |z| = L, see
+  ``npfm.detectors.field``);
 - ``sources``: ``[{key, ref}]``, cited by key from the ``source`` entries below;
 - ``materials``: ``{name: {z_over_a, density_g_cm3, mean_excitation_ev, x0_g_cm2}}``;
   a gas may add its primary-ionisation spectrum ``ionisation_min_ev`` (first ionisation
@@ -48,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from npfm.detectors.field import boundary_disks
 from npfm.detectors.tables import Geometry, LayerTable, Resolution
 from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
@@ -243,7 +246,7 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     top = _Reader(path, raw)
     for key in _TOP:
         top.get(key)
-    top.check_keys({*_TOP, "passive"})
+    top.check_keys({*_TOP, "passive", "field_half_length_cm"})
     if not isinstance(top.get("sources"), list):
         raise top.fail("sources", "expected a list", "give [{key, ref}, ...]")
     refs = [_Reader(path, s, f"sources[{i}]") for i, s in enumerate(top.get("sources"))]
@@ -293,6 +296,10 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
                 cols.update(_readout(group, n, bool(cols["is_disk"][0])),
                             subsystem=np.full(n, subsystems.index(name)))
             groups.append(cols)
+    half_length = top.number("field_half_length_cm") if "field_half_length_cm" in top.raw \
+        else np.inf
+    if np.isfinite(half_length):
+        groups.insert(0, {**boundary_disks(half_length), **_passive(2)})
     table = {f.name: np.concatenate([g[f.name] for g in groups])
              for f in fields(LayerTable) if f.name != "layer"}
     sub = table["subsystem"]
@@ -301,7 +308,7 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
         arr.flags.writeable = False
     return Geometry(id=top.text("id"), version=top.text("version"),
                     experiment=top.text("experiment"), facility=top.text("facility"),
-                    field_tesla=top.number("field_tesla"),
+                    field_tesla=top.number("field_tesla"), field_half_length=half_length,
                     sources=tuple((r.text("key"), r.text("ref")) for r in refs),
                     subsystems=tuple(subsystems), layers=LayerTable(**table),
                     resolution=_resolution(top, sources), path=path)

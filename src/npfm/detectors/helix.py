@@ -20,7 +20,7 @@ C_CM_NS = 29.9792458
 GEV_PER_T_CM = 0.299792458e-2
 
 
-def curvature(charge: Array, pt: Array, field_tesla: float) -> Array:
+def curvature(charge: Array, pt: Array, field_tesla: float | Array) -> Array:
     """Signed curvature (1/cm); the radius is 1/|kappa| = pT / (0.2998 B |q|) * 100 cm."""
     return -GEV_PER_T_CM * field_tesla * charge / pt
 

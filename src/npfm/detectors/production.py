@@ -31,6 +31,7 @@ from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
 from npfm.events.writer import CorpusWriter, write_indexed_shard
 from npfm.physics import config_options, generate
+from npfm.physics.generate import resolve_options
 from npfm.physics.pythia_source import derived_seed
 
 #: Events simulated together in one vectorised call (bench: 200 is ~25% faster than 50).
@@ -114,7 +115,9 @@ def run_jobs(jobs: Sequence[SimulationJob], out: Path, *, name: str | None = Non
         title=f"npfm fast simulation: {what}",
         description="Pythia 8 events through the npfm fast detector simulation."),
         provenance=Provenance(command=command, config={
-            "jobs": [dataclasses.asdict(j) for j in jobs]}),
+            "jobs": [dataclasses.asdict(j) for j in jobs],
+            # every option with its default filled in (e.g. beam and target polarisation)
+            "physics_options": [resolve_options(j.physics, j.physics_options) for j in jobs]}),
         shard_events=max(j.shard_events for j in jobs))
     todo = [i for i in range(len(plan)) if i not in writer.done_indices]
     if progress:

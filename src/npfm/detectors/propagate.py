@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors.field import field_along
 from npfm.detectors.helix import C_CM_NS, advance, curvature, cylinder_crossing
 from npfm.detectors.material import MIN_BETA_GAMMA, bethe_mean, highland, scatter
 from npfm.detectors.tables import Geometry
@@ -200,7 +201,8 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
                 break
             x, y, z, px, py, pz, t, turn, q, m = state
             pt = np.hypot(px, py)
-            kappa = curvature(q, pt, geometry.field_tesla)
+            kappa = curvature(q, pt, field_along(geometry.field_tesla,
+                                                 geometry.field_half_length, z, pz))
             kinematics = np.stack((pt, np.hypot(pt, pz), kappa))
             # first crossing: the cylinder inside or outside, or the next disk
             base = ints[1] + k_max

@@ -83,6 +83,7 @@ class Geometry:
     experiment: str
     facility: str
     field_tesla: float
+    field_half_length: float  # cm; the solenoid field ends at |z| = this (inf: nowhere)
     sources: tuple[tuple[str, str], ...]
     subsystems: tuple[str, ...]
     layers: LayerTable

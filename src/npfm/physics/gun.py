@@ -19,7 +19,7 @@ import pythia8mc
 import npfm
 from npfm.physics.record import GeneratedEvent
 
-FACILITIES = ("RHIC", "LEP", "HERA", "EIC", "LHC")  # the event model's facility column
+FACILITIES = ("RHIC", "LEP", "HERA", "EIC", "LHC", "CEBAF")  # the event model's facility column
 _DEFAULT_ETA = (-1.0, 1.0)  # used when neither eta_range nor theta_range is given
 
 
