@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from npfm.catalog.inventory import load_inventory
 from npfm.cli import app
 from npfm.train import checkpoint
 
@@ -79,7 +80,9 @@ def test_demo_builds_studies_reports_and_catalogs(aleph_dir: Path, tmp_path: Pat
         assert text in page, text
     with sqlite3.connect(out / "catalog.sqlite") as db:
         sources = dict(db.execute("select name, source from dataset").fetchall())
-        assert len(sources) == 7  # archive, four simulated, Phase-I, lattice ensemble
+        inventory = [n for n, s in sources.items() if s == "inventory"]
+        assert len(inventory) == len(load_inventory())  # real public datasets, metadata
+        assert len(sources) - len(inventory) == 7  # archive, 4 simulated, Phase-I, lattice
         assert "phase1" in sources
         assert sources["lattice-4x4x4x4"] == "ildg"
         assert db.execute("select count(*) from checkpoint").fetchone()[0] == 4

@@ -179,7 +179,7 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     ep_hera and ePIC ep_eic corpora, validated and summarised; a physics report; the
     Phase-I curation recipe at 1% size; tiny pretraining runs (mixed and single-domain);
     the downstream studies and their report; a small lattice ensemble; all registered in a
-    catalog."""
+    catalog, with the inventory of real public datasets."""
     archive = out / "aleph-archive"
     sims = {f"{d}-{p}": out / "sim" / f"{d}-{p}" for d, p in DEMO_PAIRS}
     ensemble = out / "lattice-4x4x4x4"
@@ -222,6 +222,7 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
     runs = sorted((runner.out / "runs").iterdir())
     cli_catalog.catalog_register([archive, *sims.values(), out / "phase1", ensemble, *runs,
                                   out / "studies" / "results.json"], db=db)
+    cli_catalog.catalog_register_inventory(db=db)
     console.print(f"demo outputs in {out}/: corpora (aleph-archive/, sim/, phase1/), "
                   f"{ensemble.name}/ (ILDG), "
                   "physics-validation/report.md, studies/ (runs, results), report.html, "

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from npfm.catalog import exports, federation
+from npfm.catalog.inventory import register_inventory
 from npfm.catalog.models import open_catalog
 from npfm.catalog.opendata import import_opendata
 from npfm.catalog.register import register
@@ -60,6 +61,20 @@ def catalog_import_opendata(
         for path in paths:
             for message in import_opendata(path, session):
                 console.print(message)
+
+
+@app.command("register-inventory")
+@clean_errors
+def catalog_register_inventory(
+    file: Annotated[Path | None, typer.Option(help="inventory YAML (default: the public "
+                                              "datasets shipped with npfm)")] = None,
+    db: Db = DB_DEFAULT,
+) -> None:
+    """Register the inventory of real public datasets (metadata only: DOI, landing page,
+    how npfm imports each); running it again adds nothing."""
+    with open_catalog(db)() as session:
+        for message in register_inventory(session, file):
+            console.print(message)
 
 
 @app.command("export")

@@ -25,7 +25,7 @@ FACETS = ("facility", "experiment", "collision_system", "energy_gev", "detector"
           "data_level")
 #: Keys of ``Dataset.record`` that only registration knows (not held in columns).
 _CARRIED = ("doi", "publisher", "publication_year", "landing_page", "format", "provenance",
-            "related", "content")
+            "related", "content", "npfm_import", "sources", "notes")
 
 
 @functools.cache
@@ -45,7 +45,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 @functools.cache
-def _data_levels() -> frozenset[str]:
+def data_levels() -> frozenset[str]:
     """The data levels the schema allows (the vocabulary of facet ``data_level``)."""
     levels = load_schema()["properties"]["facets"]["properties"]["data_level"]["items"]
     return frozenset(levels["enum"])
@@ -127,7 +127,7 @@ def _checks(record: dict[str, Any]) -> list[tuple[bool, str, str, str, float]]:
     prov = record.get("provenance", {})
     identifier = str(record.get("identifier", ""))
     license_ = str(record.get("license", ""))
-    known_levels = _data_levels()
+    known_levels = data_levels()
     return [
         _check(bool(identifier), "F", "identifier", "F1: a globally unique identifier lets "
                "others cite and find the data", 2),
