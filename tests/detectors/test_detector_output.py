@@ -21,7 +21,8 @@ def _valid(rows: list[dict]) -> None:
     check_table(table, "simulated")
 
 
-@pytest.mark.parametrize("name", ["aleph", "alice", "delphi", "epic", "opal", "sphenix", "zeus"])
+@pytest.mark.parametrize("name", ["aleph", "alice", "clas12", "delphi", "epic", "opal", "sphenix",
+                                  "zeus"])
 def test_every_geometry_gives_valid_events(name: str) -> None:
     assert name in list_geometries()
     rng = np.random.default_rng(20)

@@ -17,7 +17,9 @@ Adding a detector means adding a file; the format (units are part of the key nam
   ``{a, b_gev}`` for sigma = a (+) b / (p sin^(3/2) theta);
 - ``calorimetry``: ``em`` and optionally ``hadron``: ``{eta_max, stochastic, constant}``
   for sigma(E)/E = stochastic / sqrt(E) (+) constant;
-- ``passive`` (optional): material-only surfaces (beam pipe, field cages);
+- ``passive`` (optional): material-only surfaces (beam pipe, field cages); one with
+  ``absorber: true`` stops every particle reaching it within its extent (e.g. a magnet
+  cryostat closing the central tracking volume);
 - ``layers``: groups of sensitive layers of one ``subsystem`` (a vocabulary name).
 
 A surface group has ``shape`` ``cylinder`` (``radius_cm``, or ``radial_span_cm`` [lo, hi]
@@ -148,7 +150,7 @@ class _Reader:
 def _surfaces(group: _Reader, sensitive: bool, materials: Mapping[str, tuple[float, ...]],
               sources: set[str]) -> dict[str, Any]:
     """Per-layer arrays of one group (passive or sensitive)."""
-    group.check_keys(_SURFACE | (_SENSITIVE if sensitive else {"name"}))
+    group.check_keys(_SURFACE | (_SENSITIVE if sensitive else {"name", "absorber"}))
     group.check_sources(sources)
     shape = group.text("shape")
     cols: dict[str, Any] = {}
@@ -284,7 +286,11 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
             n = len(cols["radius"])
             if not sensitive:
                 group.text("name")
-                cols.update(_passive(n))
+                absorber = group.raw.get("absorber", False)
+                if not isinstance(absorber, bool):
+                    raise group.fail("absorber", f"expected true or false, found {absorber!r}",
+                                     "give a boolean")
+                cols.update(_passive(n), absorber=np.full(n, absorber))
             else:
                 name = group.text("subsystem")
                 if name not in known:
@@ -294,12 +300,14 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
                 if name not in subsystems:
                     subsystems.append(name)
                 cols.update(_readout(group, n, bool(cols["is_disk"][0])),
-                            subsystem=np.full(n, subsystems.index(name)))
+                            subsystem=np.full(n, subsystems.index(name)),
+                            absorber=np.zeros(n, bool))
             groups.append(cols)
     half_length = top.number("field_half_length_cm") if "field_half_length_cm" in top.raw \
         else np.inf
     if np.isfinite(half_length):
-        groups.insert(0, {**boundary_disks(half_length), **_passive(2)})
+        groups.insert(0, {**boundary_disks(half_length), **_passive(2),
+                          "absorber": np.zeros(2, bool)})
     table = {f.name: np.concatenate([g[f.name] for g in groups])
              for f in fields(LayerTable) if f.name != "layer"}
     sub = table["subsystem"]

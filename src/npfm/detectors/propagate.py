@@ -4,7 +4,8 @@ All particles advance together (NumPy arrays over particles, and over up to ``bl
 consecutive crossings). A step starts from the current helix and finds its next crossing
 exactly: the cylinder just inside or outside the particle (cylinders sorted by radius, so
 a looper turning back re-crosses the same one), the next endcap disk along z, or the end
-of the volume (|z| = z_max) or of ``max_turns``. The step ends at a crossing where the
+of the volume (|z| = z_max) or of ``max_turns``; a particle stops on an absorber surface.
+The step ends at a crossing where the
 multiple-scattering kink (Highland) and the mean energy loss are applied exactly: the
 helix is re-parameterised from that point.
 
@@ -268,7 +269,8 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
             px, py, pz = px * p_new / p_end, py * p_new / p_end, pz * p_new / p_end
             ints[1] += np.where(out, 1, -1) * length * ~first_disk
             ints[2] += first_disk * np.where(up, 1, -1)
-            keep = (length > 0) & (ints[1] < n_cyl) & (p_new > MIN_BETA_GAMMA * m)
+            absorbed = lay.absorber[np.maximum(layers[end], 0)] & (rows[8][end] > 0)
+            keep = (length > 0) & (ints[1] < n_cyl) & (p_new > MIN_BETA_GAMMA * m) & ~absorbed
             state = np.stack((x, y, z, px, py, pz, times[end], turn + np.abs(kappa) * s_end,
                               q, m))
     rows_out = np.hstack(records) if records else np.zeros((9, 0))

@@ -30,6 +30,7 @@ class LayerTable:
     x_over_x0: npt.NDArray[np.float64]
     material_thickness: npt.NDArray[np.float64]  # x/X0 * X0 / density (cm)
     sensitive: npt.NDArray[np.bool_]
+    absorber: npt.NDArray[np.bool_]  # passive surfaces that stop the particles reaching them
     thickness: npt.NDArray[np.float64]  # sensitive path at normal incidence (cm)
     z_over_a: npt.NDArray[np.float64]
     density: npt.NDArray[np.float64]
