@@ -15,8 +15,8 @@ from npfm.physics import generate
 
 
 def test_registry_lists_every_importer() -> None:
-    assert set(IMPORTERS) == {"aleph_text", "aleph_root", "edm4hep", "fm4npp", "hit_table",
-                              "hepmc3", "trackml"}
+    assert set(IMPORTERS) == {"aleph_text", "aleph_root", "clas12_hipo", "edm4hep", "fm4npp",
+                              "hit_table", "hepmc3", "trackml"}
 
 
 def test_curate_npz_hepmc3_and_hit_table_sources(tmp_path: Path) -> None:

@@ -8,7 +8,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from npfm.formats import aleph_root, aleph_text, edm4hep, fm4npp, hepmc3, hit_table, trackml
+from npfm.formats import (
+    aleph_root,
+    aleph_text,
+    clas12_hipo,
+    edm4hep,
+    fm4npp,
+    hepmc3,
+    hit_table,
+    trackml,
+)
 
 Importer = Callable[..., Iterator[dict[str, Any]]]
 
@@ -31,6 +40,7 @@ def _hit_tables(paths: Sequence[Path], **options: Any) -> Iterator[dict[str, Any
 IMPORTERS: dict[str, Importer] = {
     "aleph_text": aleph_text.read_archive,  # pairs reconstructed and truth files itself
     "aleph_root": _each(aleph_root.read_aleph_root),
+    "clas12_hipo": _each(clas12_hipo.read_clas12_hipo),
     "edm4hep": _each(edm4hep.read_edm4hep),
     "fm4npp": _each(fm4npp.read_fm4npp),
     "hit_table": _hit_tables,
@@ -43,6 +53,7 @@ IMPORTERS: dict[str, Importer] = {
 #: The reader whose keyword parameters are each format's recipe ``options``.
 _READERS: dict[str, Callable[..., Any]] = {
     "aleph_text": aleph_text.read_archive, "aleph_root": aleph_root.read_aleph_root,
+    "clas12_hipo": clas12_hipo.read_clas12_hipo,
     "edm4hep": edm4hep.read_edm4hep, "fm4npp": fm4npp.read_fm4npp,
     "hit_table": hit_table.read_hit_table, "hepmc3": hepmc3.simulate_hepmc3,
     "trackml": trackml.read_trackml,
