@@ -7,7 +7,8 @@
               recoil from initial-state radiation, Pythia's global ISR recoil), every event
               has W > w_min (2 GeV) and its vertex in the 5 cm target cell;
   clas12_dc   with efficiency, smearing and material off, a scattered electron inside the
-              drift-chamber cone (6-39 deg, 1 deg inside the 5-40 deg edges) leaves exactly
+              Forward Detector acceptance (6-34 deg, 1 deg inside 5-35 deg: the DC disks
+              reach 40 deg, the solenoid absorber stops tracks above ~36 deg) leaves exactly
               3 regions x 2 superlayers x 6 layers = 36 DC hits on a straight line (no field
               beyond the solenoid: line-fit RMS < 1 um), one below 4 or above 42 deg none
               (1-2 deg margins: the 5 cm target and the solenoid bend move the cone edges).
@@ -27,8 +28,8 @@ from npfm.physics import config_options, generate
 
 #: Proton mass (GeV), PDG 2024: 938.27208816 MeV.
 PROTON_MASS = 0.93827208816
-#: Scattered-electron polar angles (deg) fully inside / outside the DC cone of 5-40 deg.
-DC_WINDOW_DEG, DC_OUTSIDE_DEG = (6.0, 39.0), (4.0, 42.0)
+#: Scattered-electron polar angles (deg) fully inside / outside the forward acceptance.
+DC_WINDOW_DEG, DC_OUTSIDE_DEG = (6.0, 34.0), (4.0, 42.0)
 MATCHED_MIN = 0.95  # fraction of events whose e' reproduces the Born kinematics
 DC_LAYERS = 36  # 3 regions x 2 superlayers x 6 layers
 
@@ -98,8 +99,8 @@ def clas12_checks(n_events: int, seed: int) -> tuple[list[Check], dict[str, np.n
     rms = float(r[inside, 5].max()) if inside.any() else np.inf
     dc_ok = bool((n_dc[inside] == DC_LAYERS).all() and (n_dc[outside] == 0).all()
                  and rms < 1e-4 and inside.any())
-    c_dc = Check("clas12_dc", dc_ok, rms, "36 DC hits in 6-39 deg, straight (RMS < 1 um)",
-                 f"efficiency off: {int(inside.sum())} electrons at 6-39 deg leave "
+    c_dc = Check("clas12_dc", dc_ok, rms, "36 DC hits in 6-34 deg, straight (RMS < 1 um)",
+                 f"efficiency off: {int(inside.sum())} electrons at 6-34 deg leave "
                  f"{'exactly' if (n_dc[inside] == DC_LAYERS).all() else 'NOT always'} 36 DC "
                  f"hits, {int(outside.sum())} below 4 or above 42 deg "
                  f"{'none' if (n_dc[outside] == 0).all() else 'SOME'}; max line-fit RMS "
