@@ -15,6 +15,7 @@ from npfm.events.shards import atomic_write_json
 from npfm.studies.baselines import tracking_baselines
 from npfm.studies.config import load_study
 from npfm.studies.efficiency import data_efficiency
+from npfm.studies.pid import pid_study
 from npfm.studies.report import render_report
 from npfm.studies.representations import probe_runs
 from npfm.studies.runner import StudyRunner, combine
@@ -138,6 +139,20 @@ def study_baselines(config: Annotated[Path, typer.Argument(help="study YAML")],
                       f"{scores['seconds_per_event'] * 1e3:.1f} ms/event")
 
 
+@study_app.command("pid")
+@clean_errors
+def study_pid(config: Annotated[Path, typer.Argument(help="study YAML")],
+              out: Annotated[Path, typer.Option(help="studies directory")]) -> None:
+    """The dE/dx PID baseline and the study's PID adapters on the same tracks."""
+    runner = _runner(config, out)
+    if not runner.study.pid:
+        raise NpfmError(str(config), "has no pid section", "add pid: {corpus: ...}")
+    result = pid_study(runner)
+    recall = result["baseline"]["macro_recall"]
+    console.print(f"dE/dx baseline: macro recall {recall['value']:.3f} "
+                  f"[{recall['lo']:.3f}, {recall['hi']:.3f}] on {result['n_test']} events")
+
+
 @study_app.command("all")
 @clean_errors
 def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
@@ -158,6 +173,8 @@ def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
         zeus_eic(runner)
     if runner.study.baselines:
         tracking_baselines(runner)
+    if runner.study.pid:
+        pid_study(runner)
     report(out, report_file or out / "report.html")
 
 

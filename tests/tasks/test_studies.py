@@ -106,6 +106,7 @@ def _study(tmp_path: Path, corpora: dict[str, Path]) -> Path:
         "zeus_eic": {"run": "mixed", "corpus": "zeus", "tasks": ["ep_kinematics"],
                      "modes": ["frozen", "adapter_only"], "seeds": [1]},
         "probe": {"corpus": "sphenix", "runs": ["mixed"], "events": 6},
+        "pid": {"corpus": "sphenix", "run": "mixed", "modes": ["raw"], "seeds": [1]},
     }
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -130,12 +131,13 @@ def test_micro_study_writes_results_plots_and_report_and_resumes(
     assert result.exit_code == 0, result.output
     for name in ("data_efficiency.json", "data_efficiency.png", "transfer.json",
                  "transfer.png", "zeus_eic.json", "verdicts.json", "report.html",
-                 "probe.json"):
+                 "probe.json", "pid.json"):
         assert (out / name).stat().st_size > 0, name
     cells = (out / "cells.jsonl").read_text().splitlines()
-    # 2 sizes x 3 modes + 2 tasks x (2 runs + floor) + 2 modes, less the shared cells
+    # 2 sizes x 3 modes + 2 tasks x (2 runs + floor) + 2 modes, less the shared cells,
+    # + the raw PID head
     keys = {json.loads(c)["key"] for c in cells}
-    assert len(keys) == len(cells) == 6 + 6 + 1
+    assert len(keys) == len(cells) == 6 + 6 + 1 + 1
     assert (out / "runs" / "tpc" / "checkpoints" / "latest").exists()
     verdicts = json.loads((out / "verdicts.json").read_text())
     assert {v["verdict"] for v in verdicts.values()} <= {"GO", "NO-GO"}
@@ -143,6 +145,9 @@ def test_micro_study_writes_results_plots_and_report_and_resumes(
     assert all(f">{m}<" in page for m in ("M1", "M2", "M3", "M4"))
     assert "data:image/png;base64," in page
     assert "Representation probe" in page
+    assert "Particle identification: adapters against dE/dx" in page
+    pid = json.loads((out / "pid.json").read_text())
+    assert 0 <= pid["baseline"]["macro_recall"]["value"] <= 1
     probe = json.loads((out / "probe.json").read_text())["runs"]["mixed"]
     assert 0 < probe["knn_purity"]["raw"]["value"] <= 1
     first = json.loads(cells[0])["provenance"]["checkpoint_sha256"]

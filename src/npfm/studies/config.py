@@ -19,6 +19,8 @@
                 run: tpc_silicon, modes: [raw, frozen, adapter_only], seeds: [1]}
                                         # adapters (and the raw-features head) beside them
     probe: {corpus: sphenix, runs: [tpc_silicon, mixed], events: 80}
+    pid: {task: pid_track, corpus: sphenix, run: tpc_silicon,
+          modes: [raw, frozen, adapter_only], seeds: [1]}  # beside the dE/dx baseline
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from npfm.tasks.specs import TASKS
 from npfm.train.config import PretrainConfig, load_config
 
 SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic",
-            "baselines", "probe")
+            "baselines", "probe", "pid")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class StudyConfig:
     zeus_eic: dict[str, Any]
     baselines: dict[str, Any]
     probe: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pid: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def pretrain_config(self, run: str) -> PretrainConfig:
         """The base config with this run's corpora."""
@@ -97,7 +100,7 @@ def load_study(path: Path | str) -> StudyConfig:
     study = StudyConfig(path, corpora, base, runs, raw.get("tasks", {}),
                         raw.get("data_efficiency", {}), raw.get("transfer", {}),
                         raw.get("zeus_eic", {}), raw.get("baselines", {}),
-                        raw.get("probe", {}))
+                        raw.get("probe", {}), raw.get("pid", {}))
     _check(study)
     return study
 
@@ -127,6 +130,15 @@ def _check(study: StudyConfig) -> None:
         if "run" in study.baselines:
             uses += [("run", study.baselines["run"], "baselines.run")]
         uses += [("mode", m, "baselines.modes") for m in study.baselines.get("modes", [])]
+    if study.pid and study.pid.get("task", "pid_track") not in ("pid", "pid_track"):
+        raise NpfmError(f"{where} pid.task", f"not a PID task: {study.pid['task']!r}",
+                        "use pid or pid_track")
+    if study.pid:
+        uses += [("task", study.pid.get("task", "pid_track"), "pid.task"),
+                 ("corpus", study.pid.get("corpus", ""), "pid.corpus")]
+        if "run" in study.pid:
+            uses += [("run", study.pid["run"], "pid.run")]
+        uses += [("mode", m, "pid.modes") for m in study.pid.get("modes", [])]
     if study.probe:
         uses += [("corpus", study.probe.get("corpus", ""), "probe.corpus")]
         uses += [("run", r, "probe.runs") for r in study.probe.get("runs", [])]

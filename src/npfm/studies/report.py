@@ -1,8 +1,8 @@
 """``npfm report``: one self-contained HTML page from a studies directory.
 
 It reads what the studies wrote (``probe.json``, ``data_efficiency.json``,
-``transfer.json``, ``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json`` when
-present), computes the
+``transfer.json``, ``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json`` and
+``pid.json`` when present), computes the
 M1-M4 verdicts, embeds the plots as data URIs, and lists the provenance of every number:
 corpus (manifest sha256), checkpoint (weights sha256), training settings and seed.
 """
@@ -162,6 +162,22 @@ def _baselines_section(b: dict[str, Any], cells: list[dict[str, Any]]) -> str:
             + _table(["method", *(_HEADS[k] for k in keys), "ms/event"], rows))
 
 
+def _pid_section(p: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    keys = ("macro_recall", "macro_f1", "accuracy")
+    rows = [["dE/dx + fitted momentum, boosted trees (baseline)",
+             *(_ci(p["baseline"][k]) for k in keys)]]
+    for c in cells:
+        if c["task"] == p["task"] and c["corpus_name"] == p["corpus"] and c["n_train"] == \
+                p["n_train"]:
+            name = ("raw hit features, same head (no backbone)" if c["mode"] == "raw"
+                    else f"{c['mode']} adapter, run {c['run_name']}")
+            rows.append([f"{name}, seed {c['seed']}", *(_ci(c["scores"][k]) for k in keys)])
+    return (f"<h2>Particle identification: adapters against dE/dx</h2>"
+            f"<p>{html.escape(p['description'])} Five classes (other, π, K, p, e); chance "
+            "macro recall is 0.2.</p>"
+            + _table(["method", "macro recall", "macro F1", "accuracy"], rows))
+
+
 def _cells_section(cells: list[dict[str, Any]]) -> str:
     rows = []
     for c in cells:
@@ -212,8 +228,9 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
     z = _read(studies / "zeus_eic.json")
     base = _read(studies / "baselines.json")
     probe = _read(studies / "probe.json")
+    pid = _read(studies / "pid.json")
     log = studies / "cells.jsonl"
-    if eff is None and tr is None and z is None and base is None and probe is None:
+    if all(x is None for x in (eff, tr, z, base, probe, pid)):
         raise NpfmError(str(studies), "holds no study results",
                         "run `npfm study all CONFIG --out DIR` first")
     cells = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
@@ -238,6 +255,8 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
         parts.append(_zeus_section(z))
     if base:
         parts.append(_baselines_section(base, cells))
+    if pid:
+        parts.append(_pid_section(pid, cells))
     parts.append(_cells_section(cells))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>npfm report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
