@@ -105,6 +105,17 @@ def load_study(path: Path | str) -> StudyConfig:
     return study
 
 
+def _beside_baseline(section: dict[str, Any], name: str, task: str
+                     ) -> list[tuple[str, str, str]]:
+    """Names used by a baseline section: its task and corpus, and the run and modes of
+    the adapters trained beside it."""
+    uses = [("task", section.get("task", task), f"{name}.task"),
+            ("corpus", section.get("corpus", ""), f"{name}.corpus")]
+    if "run" in section:
+        uses.append(("run", section["run"], f"{name}.run"))
+    return uses + [("mode", m, f"{name}.modes") for m in section.get("modes", [])]
+
+
 def _check(study: StudyConfig) -> None:
     """Task, corpus, run and mode names used by the studies must exist."""
     where = str(study.path)
@@ -125,20 +136,12 @@ def _check(study: StudyConfig) -> None:
         uses += [("task", t, "zeus_eic.tasks") for t in ze.get("tasks", [])]
         uses += [("mode", m, "zeus_eic.modes") for m in ze.get("modes", [])]
     if study.baselines:
-        uses += [("task", study.baselines.get("task", ""), "baselines.task"),
-                 ("corpus", study.baselines.get("corpus", ""), "baselines.corpus")]
-        if "run" in study.baselines:
-            uses += [("run", study.baselines["run"], "baselines.run")]
-        uses += [("mode", m, "baselines.modes") for m in study.baselines.get("modes", [])]
+        uses += _beside_baseline(study.baselines, "baselines", "")
     if study.pid and study.pid.get("task", "pid_track") not in ("pid", "pid_track"):
         raise NpfmError(f"{where} pid.task", f"not a PID task: {study.pid['task']!r}",
                         "use pid or pid_track")
     if study.pid:
-        uses += [("task", study.pid.get("task", "pid_track"), "pid.task"),
-                 ("corpus", study.pid.get("corpus", ""), "pid.corpus")]
-        if "run" in study.pid:
-            uses += [("run", study.pid["run"], "pid.run")]
-        uses += [("mode", m, "pid.modes") for m in study.pid.get("modes", [])]
+        uses += _beside_baseline(study.pid, "pid", "pid_track")
     if study.probe:
         uses += [("corpus", study.probe.get("corpus", ""), "probe.corpus")]
         uses += [("run", r, "probe.runs") for r in study.probe.get("runs", [])]
