@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from npfm.tasks.baselines.evaluate import flat_hits
 from npfm.tasks.metrics import trackml_score, trackml_weights
 
 PROFILE = [10, 8, 6, 5, 3, 3, 3, 5, 6]
@@ -114,3 +115,23 @@ def test_given_weights_are_used_and_normalised_per_event() -> None:
     assert out["per_event"][0] == pytest.approx(0.25, abs=1e-12)
     with pytest.raises(ValueError, match="needs weights, or pt and order_key"):
         trackml_score(truth, pred, np.zeros(8, int))
+
+
+def test_scorers_give_secondaries_no_weight() -> None:
+    """Both scorers read particle_primary: a secondary left as singletons costs nothing."""
+    particle = np.repeat([0, 1], [6, 5])  # particle 1 is secondary (a decay in flight)
+    event = {"hit_particle": particle, "hit_z": np.arange(11.0),
+             "particle_px": np.array([1.0, 1.0]), "particle_py": np.zeros(2),
+             "particle_pz": np.zeros(2), "particle_primary": np.array([True, False]),
+             "vertex_z": 0.0}
+    pred = np.where(particle == 0, 0, np.arange(11) + 10)  # secondary's hits as singletons
+    hits = flat_hits([event], [pred])
+    np.testing.assert_array_equal(hits["secondary"], particle == 1)
+    with_flag = trackml_score(hits["truth"], hits["pred"], hits["event_index"], hits["pt"],
+                              hits["order"], secondary=hits["secondary"])["mean"]
+    without = trackml_score(hits["truth"], hits["pred"], hits["event_index"], hits["pt"],
+                            hits["order"])["mean"]
+    assert with_flag == pytest.approx(1.0, abs=1e-12)
+    assert without < 0.6
+    unknown = {**event, "particle_primary": np.array([None, None], dtype=object)}
+    assert not flat_hits([unknown], [pred])["secondary"].any()

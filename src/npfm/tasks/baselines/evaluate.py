@@ -23,6 +23,7 @@ from npfm.tasks.baselines.events import (
     TrackFinder,
     hit_eta,
     hit_pt,
+    hit_secondary,
     require,
 )
 from npfm.tasks.metrics import (
@@ -52,7 +53,8 @@ def predict_all(finder: TrackFinder, events: Sequence[Event]) -> tuple[list[np.n
 
 
 def flat_hits(events: Sequence[Event], predictions: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-hit arrays of all events end to end: truth, pred, event_index, pt, eta, order."""
+    """Per-hit arrays of all events end to end: truth, pred, event_index, pt, eta, order
+    and secondary (``hit_secondary``)."""
     for event in events:
         require(event, TRUTH_COLUMNS, "scoring")
     cat = np.concatenate
@@ -65,6 +67,7 @@ def flat_hits(events: Sequence[Event], predictions: Sequence[np.ndarray]) -> dic
         "eta": cat([hit_eta(e) for e in events]),
         "order": cat([np.abs(np.asarray(e["hit_z"], np.float64) - v)
                       for e, v in zip(events, vz, strict=True)]),
+        "secondary": cat([hit_secondary(e) for e in events]),
     }
 
 
@@ -135,7 +138,8 @@ def evaluate_tracking(finder: TrackFinder, events: Sequence[Event], n_boot: int 
     base = {"truth": truth, "pred": pred, "event_index": index}
     per_event = ari_per_event(truth, pred, index)["per_event"]
     per_event_ex = ari_per_event(truth, pred, index, noise="exclude")["per_event"]
-    trackml = trackml_score(truth, pred, index, hits["pt"], hits["order"])["per_event"]
+    trackml = trackml_score(truth, pred, index, hits["pt"], hits["order"],
+                            secondary=hits["secondary"])["per_event"]
     c = _dm_counts(hits)
     result: dict[str, Any] = {
         "finder": finder.name,

@@ -142,6 +142,17 @@ def hit_eta(event: Event) -> np.ndarray:
     return np.where(particle >= 0, eta[np.maximum(particle, 0)] if len(eta) else 0.0, 0.0)
 
 
+def hit_secondary(event: Event) -> np.ndarray:
+    """True for hits of secondary particles (``particle_primary`` false); False for noise
+    and where the event does not say (no ``particle_primary``, or a null element)."""
+    particle = np.asarray(event["hit_particle"], np.int64)
+    primary = event.get("particle_primary")
+    if primary is None or len(primary) == 0:
+        return np.zeros(len(particle), bool)
+    secondary = np.array([v is not None and not v for v in np.asarray(primary).tolist()])
+    return (particle >= 0) & secondary[np.maximum(particle, 0)]
+
+
 def events_from_corpus(path: str | Path, limit: int | None = None,
                        split: str | None = None) -> Iterator[dict[str, Any]]:
     """Events of a corpus as plain dicts (hit, truth and event columns), in corpus order;
@@ -149,7 +160,8 @@ def events_from_corpus(path: str | Path, limit: int | None = None,
     from npfm.events.corpus import Corpus
 
     corpus = Corpus.open(path)
-    columns = [*HIT_COLUMNS, *TRUTH_COLUMNS, *EVENT_COLUMNS, "run", "event", "split"]
+    columns = [*HIT_COLUMNS, *TRUTH_COLUMNS, *EVENT_COLUMNS, "particle_primary", "run", "event",
+               "split"]
     count = 0
     for table in corpus.iter_tables(columns=columns):
         for row in table.to_pylist():
