@@ -18,6 +18,7 @@ from npfm.detectors.production import SimulationJob, run_job
 from npfm.detectors.validation import EXACT
 from npfm.detectors.validation_clas12 import clas12_checks
 from npfm.events.corpus import Corpus
+from npfm.events.errors import NpfmError
 from npfm.physics import generate
 
 
@@ -106,6 +107,11 @@ def test_fixed_target_ed_mix() -> None:
 def test_fixed_target_options_are_checked(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate("clas12_ep", 1, seed=1, **options)
+
+
+def test_job_refuses_bad_option_values() -> None:
+    with pytest.raises(NpfmError, match="beam_polarisation must be a number in"):
+        SimulationJob("clas12", "clas12_ep", 10, physics_options={"beam_polarisation": 2})
 
 
 def test_corpus_validates_with_polarisations(tmp_path: Path) -> None:

@@ -33,7 +33,8 @@ def _events(corpus: Path) -> list[int]:
 @pytest.mark.slow
 def test_every_detector_physics_pair_writes_a_valid_corpus(tmp_path: Path) -> None:
     detectors = list_geometries()
-    assert set(detectors) == {"sphenix", "aleph", "delphi", "opal", "zeus", "epic", "alice"}
+    assert set(detectors) == {"sphenix", "aleph", "delphi", "opal", "zeus", "epic", "alice",
+                              "clas12"}
     for physics in list_configs():
         generated = list(generate(physics, 2 if physics != "auau200" else 1, seed=3))
         for detector in detectors:
@@ -111,7 +112,9 @@ def test_validate_physics_report(tmp_path: Path) -> None:
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
-    assert {c["name"] for c in report} == {"multiplicity", "hits", "curvature", "dedx"}
+    assert {c["name"] for c in report} == {"multiplicity", "hits", "curvature", "dedx",
+                                           "clas12_dis", "clas12_dc"}
     assert all(c["passed"] for c in report)
     assert (tmp_path / "physics-validation.png").stat().st_size > 20_000
+    assert (tmp_path / "clas12-validation.png").stat().st_size > 10_000
     assert "| multiplicity | PASS |" in (tmp_path / "report.md").read_text()

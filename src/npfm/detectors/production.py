@@ -61,6 +61,11 @@ class SimulationJob:
         if unknown:
             raise NpfmError(f"physics options {sorted(unknown)}", "not options of "
                             f"{self.physics}", f"use {sorted(config_options(self.physics))}")
+        try:
+            resolve_options(self.physics, self.physics_options)
+        except ValueError as exc:
+            raise NpfmError(f"--physics {self.physics} --option", str(exc),
+                            "give a valid value") from None
         unknown = set(self.sim_options) - {f.name for f in dataclasses.fields(SimOptions)}
         if unknown:
             raise NpfmError(f"simulation options {sorted(unknown)}", "unknown",
