@@ -121,10 +121,10 @@ def plot(out: Path, arrays: dict[str, np.ndarray]) -> None:
     ax.legend(frameon=False)
     ax = axes[1]
     ax.hist(arrays["theta"], bins=np.arange(0, 46, 1), histtype="step", linewidth=1.5)
-    for edge in (5, 40):
+    for edge in (5, 35):
         ax.axvline(edge, color="k", ls="--")
     ax.set(xlabel="scattered electron theta [deg]", ylabel="events",
-           title="DC acceptance 5-40 deg")
+           title="Forward Detector acceptance 5-35 deg")
     fig.tight_layout()
     fig.savefig(out / "clas12-validation.png")
     plt.close(fig)
