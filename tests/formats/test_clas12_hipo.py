@@ -98,12 +98,15 @@ def test_as_a_recipe_format(tmp_path: Path) -> None:
     assert Corpus.open(tmp_path / "corpus").validate()["events"] == 2
 
 
-def test_damaged_files_fail_clearly(tmp_path: Path) -> None:
+def test_damaged_files_fail_clearly(tmp_path: Path, capfd: pytest.CaptureFixture[str]
+                                    ) -> None:
     good = write_hipo(tmp_path / "good.hipo").read_bytes()
     truncated = tmp_path / "truncated.hipo"
     truncated.write_bytes(good[: len(good) * 2 // 3])
+    capfd.readouterr()
     with pytest.raises(NpfmError, match=r"truncated.hipo.*corrupt or truncated HIPO file"):
         list(read_clas12_hipo(truncated))
+    assert "Assertion" not in capfd.readouterr().err  # the reader's own abort is not shown
     text = tmp_path / "events.txt"
     text.write_text("run 1 event 2\n")
     with pytest.raises(NpfmError, match=r"events.txt.*not a HIPO file"):

@@ -26,6 +26,7 @@ batches of events back; a child that dies becomes a one-line error naming the fi
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -48,8 +49,13 @@ _FIX = "check the file (e.g. hipo-utils -info), or copy it again from its source
 
 
 def _send_batches(path: str, step: int, conn: Connection) -> None:
-    """Child process: the banks present, then batches of events, then None."""
+    """Child process: the banks present, then batches of events, then None. Its output
+    (the C++ reader's messages and assertion failures) is discarded: the parent reports."""
     import hipopy.hipopy as hipopy
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
 
     present = [b for b in BANKS if hipopy.open(path).hasBank(b)]
     conn.send(present)
