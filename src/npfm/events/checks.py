@@ -1,13 +1,14 @@
 """Schema and value checks of event tables; each failure is a one-line NpfmError.
 
 Checks, all vectorised over the table:
-- the schema version, and every column present with its schema-v1 type;
+- the schema version (1 or 2), and every column of that version present with its type;
 - required event fields non-null, vocabulary fields within their vocabulary;
 - within an event, all non-null lists of a group (hits, particles, objects) have the
   group's length, and anchors (e.g. hit x, y, z) are present whenever the group is;
 - floating-point values finite (null is allowed, NaN and inf are not);
 - indices in range: hit_particle and particle_parent in [-1, n_particles),
-  PID class in its vocabulary, per-subsystem counts as long as ``subsystems``.
+  PID class in its vocabulary, per-subsystem counts as long as ``subsystems``;
+- calorimeter cells, truth contributions and waveforms: ``npfm.events.checks_cells``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from npfm.events import vocabulary
+from npfm.events.checks_cells import check_cells
 from npfm.events.errors import NpfmError, locate
 from npfm.events.schema import (
     ANCHORS,
     COLUMNS,
     GROUPS,
+    READABLE_VERSIONS,
     SCHEMA_METADATA_KEY,
-    SCHEMA_VERSION,
     Column,
+    columns_of,
     group_columns,
 )
 
@@ -33,27 +36,36 @@ _SINGULAR = {"subsystems": "subsystem", "data_levels": "data level", "splits": "
 _REBUILD = "rebuild the corpus with this npfm version (npfm validate names every bad shard)"
 
 
-def check_schema(schema: pa.Schema, where: str) -> None:
-    """Schema version and column names/types; extra columns are rejected too."""
+def readable_versions() -> str:
+    """The schema versions this npfm reads, for messages: ``1 or 2``."""
+    return " or ".join(map(str, READABLE_VERSIONS))
+
+
+def check_schema(schema: pa.Schema, where: str) -> int:
+    """Schema version and column names/types (extra columns are rejected too); returns
+    the version."""
     meta = schema.metadata or {}
     found = meta.get(SCHEMA_METADATA_KEY)
     if found is None:
         raise NpfmError(where, "no npfm schema version in the Parquet metadata",
                         "write shards with npfm (CorpusWriter) so that they carry it")
-    if found != str(SCHEMA_VERSION).encode():
-        raise NpfmError(where, f"schema version {found.decode()} but this npfm reads "
-                        f"version {SCHEMA_VERSION}", "use the npfm release that wrote the "
-                        "corpus, or rebuild it with this one")
-    for col in COLUMNS:
+    version = next((v for v in READABLE_VERSIONS if found == str(v).encode()), None)
+    if version is None:
+        raise NpfmError(where, f"schema version {found.decode(errors='replace')} but this "
+                        f"npfm reads version {readable_versions()}", "use the npfm release "
+                        "that wrote the corpus, or rebuild it with this one")
+    expected = columns_of(version)
+    for col in expected:
         idx = schema.get_field_index(col.name)
         if idx < 0:
             raise NpfmError(locate(where, column=col.name), "column missing", _REBUILD)
         if not _plain(schema.field(idx).type).equals(col.arrow_type):
             raise NpfmError(locate(where, column=col.name), f"type {schema.field(idx).type}, "
                             f"expected {col.arrow_type}", _REBUILD)
-    extra = set(schema.names) - {c.name for c in COLUMNS}
+    extra = set(schema.names) - {c.name for c in expected}
     if extra:
         raise NpfmError(where, f"unexpected column(s) {sorted(extra)}", _REBUILD)
+    return version
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -86,6 +98,7 @@ def check_table(table: pa.Table, where: str, row_offset: int = 0) -> None:
     sizes = {g: _check_group(arrays, table.num_rows, g, where, row_offset) for g in GROUPS}
     bounded = ANCHORS["particle"][0] in arrays
     _check_indices(arrays, sizes["particle"] if bounded else None, where, row_offset)
+    check_cells(arrays, sizes, bounded, where, row_offset)
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from npfm.events.checks import check_table
+from npfm.events.checks import check_table, readable_versions
 from npfm.events.errors import NpfmError, locate
 from npfm.events.manifest import check_manifest, check_shard_paths, check_totals
-from npfm.events.schema import SCHEMA_VERSION
+from npfm.events.schema import READABLE_VERSIONS
 from npfm.events.shards import iter_row_groups, open_shard, read_json, sha256_file
 from npfm.events.writer import FORMAT, MANIFEST, PROGRESS
 
@@ -49,10 +49,10 @@ class Corpus:
         where = str(path / MANIFEST)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise NpfmError(where, f"not an {FORMAT} manifest", "point at an npfm corpus")
-        if manifest.get("schema_version") != SCHEMA_VERSION:
+        if manifest.get("schema_version") not in READABLE_VERSIONS:
             raise NpfmError(where, f"schema version {manifest.get('schema_version')} but this "
-                            f"npfm reads version {SCHEMA_VERSION}", "use the npfm release "
-                            "that wrote the corpus, or rebuild it with this one")
+                            f"npfm reads version {readable_versions()}", "use the npfm "
+                            "release that wrote the corpus, or rebuild it with this one")
         checked = check_manifest(manifest, where)
         check_totals(checked, where)
         check_shard_paths(path, checked, where)

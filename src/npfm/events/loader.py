@@ -112,7 +112,7 @@ class EventLoader(IterableDataset):
     Args:
         corpus: an opened ``Corpus``.
         batch_size: events per batch (the last batch may be smaller unless ``drop_last``).
-        group: "hit", "particle" or "object".
+        group: "hit", "particle", "object", or a calorimeter group ("cell", ...).
         columns: list columns of that group to load (default: positions, time, energy,
             subsystem, layer and all labels for hits; every flat column otherwise).
         subsystems: keep only hits of these subsystems (hits only).
@@ -132,7 +132,7 @@ class EventLoader(IterableDataset):
                  event_columns: Sequence[str] = ()) -> None:
         super().__init__()
         if group not in ANCHORS:
-            raise NpfmError(f"group {group!r}", "unknown group", "use hit, particle or object")
+            raise NpfmError(f"group {group!r}", "unknown group", f"use {', '.join(ANCHORS)}")
         flat = [c.name for c in group_columns(group) if not pa.types.is_list(c.type)]
         default = DEFAULT_HIT_COLUMNS if group == "hit" else tuple(flat)
         self.columns = tuple(columns) if columns is not None else default

@@ -1,7 +1,9 @@
 """AI-ready metadata of a corpus: DataCite-style citation, Croissant JSON-LD, W3C PROV.
 
 Croissant 1.1 (mlcommons.org/croissant): one FileObject per shard with its sha256, a
-FileSet over all shards, and one record set ``events`` with a field per schema column.
+FileSet over all shards, the record set ``events`` with a field per schema-1 column, and
+one record set per schema-2 group (``cells``, ``cell_truth``, ``waveforms``, ``samples``:
+one record per event, a repeated field per column, keyed by run and event).
 PROV-JSON (w3.org/Submission/prov-json): the build activity, the software agent, the
 inputs it used (with sha256) and the corpus it generated.
 """
@@ -19,7 +21,11 @@ import pyarrow as pa
 from prov.model import ProvDocument
 
 import npfm
-from npfm.events.schema import COLUMNS, SCHEMA_VERSION, Column
+from npfm.events.schema import COLUMNS, SCHEMA_VERSION, Column, group_columns
+
+#: Record set of each schema-2 group (a cell's truth and waveforms index its cells).
+GROUP_RECORD_SETS = {"cell": "cells", "cell_truth": "cell_truth", "waveform": "waveforms",
+                     "sample": "samples"}
 
 
 @dataclass(frozen=True)
@@ -113,10 +119,10 @@ def _data_type(col: Column) -> str:
     return "sc:Text"
 
 
-def _field(col: Column) -> dict[str, Any]:
+def _field(col: Column, record_set: str = "events") -> dict[str, Any]:
     unit = f" [{col.unit}]" if col.unit else ""
     out: dict[str, Any] = {
-        "@type": "cr:Field", "@id": f"events/{col.name}", "name": col.name,
+        "@type": "cr:Field", "@id": f"{record_set}/{col.name}", "name": col.name,
         "description": col.doc + unit, "dataType": _data_type(col),
         "source": {"fileSet": {"@id": "shards"}, "extract": {"column": col.name}},
     }
@@ -136,8 +142,16 @@ def croissant(citation: Citation, shards: list[dict[str, Any]], provenance: Prov
     files.append({"@type": "cr:FileSet", "@id": "shards", "name": "shards",
                   "encodingFormat": "application/x-parquet", "includes": "shards/*.parquet"})
     # Nested per-subsystem counts (list of lists) are not expressible as a Croissant field.
-    fields = [_field(c) for c in COLUMNS if not pa.types.is_list(c.type)]
+    fields = [_field(c) for c in COLUMNS if not pa.types.is_list(c.type)
+              and c.level not in GROUP_RECORD_SETS]
     fields.append(_field(next(c for c in COLUMNS if c.name == "subsystems")))
+    keys = [c for c in COLUMNS if c.name in ("run", "event")]
+    groups = [{"@type": "cr:RecordSet", "@id": name, "name": name, "key": [
+        {"@id": f"{name}/run"}, {"@id": f"{name}/event"}],
+        "description": f"per event, the {group.replace('_', ' ')} lists (null before "
+                       "schema 2 or without calorimeter readout)",
+        "field": [_field(c, name) for c in (*keys, *group_columns(group))]}
+        for group, name in GROUP_RECORD_SETS.items()]
     return {
         "@context": _CONTEXT, "@type": "sc:Dataset", "name": citation.title,
         "description": citation.description or citation.title,
@@ -160,7 +174,7 @@ def croissant(citation: Citation, shards: list[dict[str, Any]], provenance: Prov
         "distribution": files,
         "recordSet": [{"@type": "cr:RecordSet", "@id": "events", "name": "events",
                        "description": f"{n_events} events, one record per event",
-                       "field": fields}],
+                       "field": fields}, *groups],
     }
 
 

@@ -1,5 +1,9 @@
-"""Event-model schema version 1: one Parquet row per event, list columns per hit,
-truth particle and reconstructed object.
+"""Event-model schema version 2: one Parquet row per event, list columns per hit,
+truth particle, reconstructed object, calorimeter cell (with its truth contributions) and
+readout waveform (with its samples).
+
+Version 2 added the ``cell``, ``cell_truth``, ``waveform`` and ``sample`` groups
+(``Column.since`` = 2); a version-1 shard reads unchanged, its missing columns null.
 
 Units: length cm, time ns, energy and momentum GeV (GeV/c), magnetic field tesla.
 A field that was not measured is null (a null list for a whole event, or a null
@@ -12,12 +16,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this npfm reads (older ones through ``migrate``: missing columns are null).
+READABLE_VERSIONS = (1, 2)
 SCHEMA_METADATA_KEY = b"npfm.schema_version"
 
 #: Groups of list columns; within one event, every non-null list of a group has the
-#: same length (the number of hits, particles or objects).
-GROUPS = ("hit", "particle", "object")
+#: same length (the number of hits, particles, objects, cells, ...).
+GROUPS = ("hit", "particle", "object", "cell", "cell_truth", "waveform", "sample")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Column:
     doc: str
     required: bool = False  # non-null in every row
     vocabulary: str | None = None  # controlled vocabulary of the values
+    since: int = 1  # schema version that introduced the column
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -123,6 +130,37 @@ COLUMNS: tuple[Column, ...] = (
     Column("object_z0", _f32, "object", "cm", "longitudinal impact parameter"),
     Column("object_nhits", _counts, "object", "", "hits per subsystem, in the order of "
            "`subsystems`"),
+    # --- calorimeter cells (schema 2) ---
+    Column("cell_id", _i64, "cell", "", "cell (tower) id, unique within the subsystem",
+           since=2),
+    Column("cell_subsystem", _str, "cell", "", "calorimeter name", vocabulary="subsystems",
+           since=2),
+    Column("cell_layer", _i16, "cell", "", "longitudinal layer within the subsystem, 0 "
+           "innermost", since=2),
+    Column("cell_x", _f32, "cell", "cm", "cell centre x", since=2),
+    Column("cell_y", _f32, "cell", "cm", "cell centre y", since=2),
+    Column("cell_z", _f32, "cell", "cm", "cell centre z", since=2),
+    Column("cell_energy", _f32, "cell", "GeV", "reconstructed cell energy on the "
+           "electromagnetic scale (visible energy / sampling fraction)", since=2),
+    Column("cell_time", _f32, "cell", "ns", "cell time", since=2),
+    # --- truth contributions of cells (schema 2) ---
+    Column("cell_truth_cell", _i32, "cell_truth", "", "index into the event's cells",
+           since=2),
+    Column("cell_truth_particle", _i32, "cell_truth", "", "index into the particle lists",
+           since=2),
+    Column("cell_truth_fraction", _f32, "cell_truth", "", "fraction of the cell's true "
+           "deposit from this particle; a cell's fractions sum to 1", since=2),
+    # --- per-channel waveforms (schema 2) ---
+    Column("waveform_cell", _i32, "waveform", "", "index into the event's cells", since=2),
+    Column("waveform_end", _i8, "waveform", "", "readout end: 0 (or single-ended) or 1 "
+           "(two-ended readout)", since=2),
+    Column("waveform_n_samples", _i16, "waveform", "", "samples of this waveform in "
+           "sample_adc", since=2),
+    Column("waveform_period_ns", _f32, "waveform", "ns", "sampling period", since=2),
+    Column("waveform_pedestal", _f32, "waveform", "", "pedestal (ADC counts)", since=2),
+    Column("waveform_gain", _f32, "waveform", "", "ADC counts per photo-electron", since=2),
+    Column("sample_adc", _i16, "sample", "", "ADC samples of all waveforms, concatenated "
+           "in waveform order", since=2),
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
@@ -133,6 +171,10 @@ ANCHORS: dict[str, tuple[str, ...]] = {
     "hit": ("hit_x", "hit_y", "hit_z"),
     "particle": ("particle_pdg",),
     "object": ("object_px", "object_py", "object_pz"),
+    "cell": ("cell_energy",),
+    "cell_truth": ("cell_truth_cell",),
+    "waveform": ("waveform_cell",),
+    "sample": ("sample_adc",),
 }
 
 
@@ -141,10 +183,29 @@ def group_columns(group: str) -> tuple[Column, ...]:
     return tuple(c for c in COLUMNS if c.level == group)
 
 
-def arrow_schema() -> pa.Schema:
+def columns_of(version: int) -> tuple[Column, ...]:
+    """The columns a shard of schema ``version`` holds."""
+    return tuple(c for c in COLUMNS if c.since <= version)
+
+
+def arrow_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     """The Parquet/Arrow schema of a shard, with the schema version in its metadata."""
-    fields = [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in COLUMNS]
-    return pa.schema(fields, metadata={SCHEMA_METADATA_KEY: str(SCHEMA_VERSION).encode()})
+    fields = [pa.field(c.name, c.arrow_type, nullable=not c.required)
+              for c in columns_of(version)]
+    return pa.schema(fields, metadata={SCHEMA_METADATA_KEY: str(version).encode()})
+
+
+def migrate(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
+    """A table read from an older shard with the missing (newer) columns added as nulls,
+    in schema order; ``columns``: the selection read (default every column)."""
+    wanted = [c.name for c in COLUMNS] if columns is None else columns
+    missing = [n for n in wanted if n not in table.column_names]
+    if not missing:
+        return table
+    for name in missing:
+        table = table.append_column(pa.field(name, BY_NAME[name].arrow_type),
+                                    pa.nulls(table.num_rows, BY_NAME[name].arrow_type))
+    return table.select(wanted)
 
 
 def length_column(group: str) -> str:

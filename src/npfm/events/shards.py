@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from npfm.events.checks import check_schema
 from npfm.events.errors import NpfmError
+from npfm.events.schema import migrate
 
 #: Target number of hits per Parquet row group: large enough for fast scans, small
 #: enough that a streaming reader holds a few MB at a time.
@@ -117,7 +118,10 @@ def open_shard(path: Path, **kwargs: Any) -> pq.ParquetFile:
             pf = pq.ParquetFile(path, **kwargs)
         except KeyError:  # read_dictionary names a column the file lacks: say which
             check_schema(pq.ParquetFile(path).schema_arrow, str(path))
-            raise
+            names = set(pq.read_schema(path).names)  # an older version: its columns only
+            kwargs["read_dictionary"] = [c for c in kwargs["read_dictionary"]
+                                         if c.split(".")[0] in names]
+            pf = pq.ParquetFile(path, **kwargs)
         check_schema(pf.schema_arrow, str(path))
         return pf
     except (pa.ArrowInvalid, OSError) as exc:
@@ -127,10 +131,13 @@ def open_shard(path: Path, **kwargs: Any) -> pq.ParquetFile:
 
 def iter_row_groups(path: Path, pf: pq.ParquetFile, columns: list[str] | None = None
                     ) -> Iterator[pa.Table]:
-    """Row groups of a shard, with decoding errors turned into an NpfmError."""
+    """Row groups of a shard, with decoding errors turned into an NpfmError; columns an
+    older schema version lacks come back null (``schema.migrate``)."""
+    names = set(pf.schema_arrow.names)
+    present = None if columns is None else [c for c in columns if c in names]
     for i in range(pf.num_row_groups):
         try:
-            yield pf.read_row_group(i, columns=columns)
+            yield migrate(pf.read_row_group(i, columns=present), columns)
         except (pa.ArrowInvalid, OSError) as exc:
             raise NpfmError(f"{path} row group {i}", f"cannot be decoded ({exc})",
                             "restore the shard from a replica or rebuild the corpus") from None

@@ -31,7 +31,7 @@ from npfm.events import metadata
 from npfm.events.checks import check_schema, check_table
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
-from npfm.events.schema import SCHEMA_VERSION, arrow_schema
+from npfm.events.schema import SCHEMA_VERSION, arrow_schema, migrate
 from npfm.events.shards import atomic_write_json, read_json, sha256_file, write_shard
 
 MANIFEST, PROGRESS = "manifest.json", ".progress.json"
@@ -71,12 +71,13 @@ def write_indexed_shard(corpus: Path, index: int, table: pa.Table,
     check_schema(table.schema, source)
     check_table(table, source)
     rel = shard_name(index)
-    write_shard(Path(corpus) / rel, table.cast(arrow_schema()))
+    write_shard(Path(corpus) / rel, migrate(table).cast(arrow_schema()))
     return {
         "index": index, "path": rel, "sha256": sha256_file(Path(corpus) / rel),
         "bytes": (Path(corpus) / rel).stat().st_size, "events": table.num_rows,
         "hits": _count(table, "hit_x"), "particles": _count(table, "particle_pdg"),
         "objects": _count(table, "object_px"), "splits": _value_counts(table, "split"),
+        "cells": _count(migrate(table, ["cell_energy"]), "cell_energy"),
         "experiments": _value_counts(table, "experiment"),
     }
 
@@ -165,7 +166,7 @@ class CorpusWriter:
         """Validate a table of events and buffer it; full shards are written at once."""
         check_schema(table.schema, source)
         check_table(table, source)
-        self._buffer.append(table)
+        self._buffer.append(migrate(table).cast(arrow_schema()))  # older versions: upgraded
         self._buffered += table.num_rows
         while self._buffered >= self.shard_events:
             self._flush(self.shard_events)
