@@ -141,3 +141,41 @@ def test_runs_from_before_a_vocabulary_grew_still_load(tmp_path: Path) -> None:
     for key, value in old.state_dict().items():
         if key != "tokenizer.subsystem.weight":
             assert torch.equal(new.state_dict()[key], value), key
+
+
+def test_runs_from_before_a_geometry_was_added_keep_their_detector_rows(
+        tmp_path: Path) -> None:
+    """A checkpoint written before a geometry file was added (its rows in the order of the
+    geometries it knew, no geometries.json) loads with every known row in place."""
+    import torch
+
+    from npfm.model.foundation import FoundationModel
+    from npfm.train import checkpoint
+    from npfm.train.config import PretrainConfig
+
+    torch.manual_seed(0)
+    config = PretrainConfig(corpora=({"path": "x", "name": "x"},), size="tiny")
+    old = FoundationModel(config)
+    names = old.tokenizer.context.geometries
+    assert set(checkpoint.LEGACY_GEOMETRIES) < set(names)  # one was added since
+    table = old.tokenizer.context.detector.weight
+    legacy = [names.index(g) for g in checkpoint.LEGACY_GEOMETRIES] + [len(names)]
+    with torch.no_grad():
+        weights = {k: v.clone() for k, v in old.state_dict().items()}
+        for key in weights:
+            if key.endswith("context.detector.weight"):
+                weights[key] = weights[key][legacy]
+    checkpoint.save(tmp_path, 1, old, torch.optim.AdamW(old.parameters()), {}, {},
+                    weights=weights)
+    step = tmp_path / "checkpoints" / "step-0000001"
+    assert checkpoint.saved_geometries(step) == names
+    (step / checkpoint.GEOMETRIES_FILE).unlink()  # as written before the file existed
+    torch.manual_seed(1)
+    new = FoundationModel(config)
+    checkpoint.load(step, new)
+    loaded = new.tokenizer.context.detector.weight
+    for g in checkpoint.LEGACY_GEOMETRIES:
+        assert torch.equal(loaded[names.index(g)], table[names.index(g)]), g
+    assert torch.equal(loaded[-1], table[-1])  # "other"
+    added = [names.index(g) for g in names if g not in checkpoint.LEGACY_GEOMETRIES]
+    assert not torch.equal(loaded[added], table[added])  # their own initial rows

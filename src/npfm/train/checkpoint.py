@@ -39,6 +39,7 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
                   str(tmp / "model.safetensors"))
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        (tmp / GEOMETRIES_FILE).write_text(json.dumps(_geometries(model)))
         optim = optimizer.state_dict() if optimizer_state is None else optimizer_state
         torch.save({"step": step, "optimizer": optim, **extra},
                    tmp / "state.pt")
@@ -76,6 +77,7 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
     """Load weights (and optimiser state) from a checkpoint; returns the saved state."""
     try:
         weights = load_file(str(path / "model.safetensors"))
+        weights = remap_geometries(weights, model, saved_geometries(path))
         model.load_state_dict(grow_vocabularies(weights, model.state_dict()))
         state: dict[str, Any] = torch.load(path / "state.pt", weights_only=False)
     except (OSError, RuntimeError) as exc:
@@ -107,4 +109,48 @@ def grow_vocabularies(saved: dict[str, torch.Tensor], current: dict[str, torch.T
         grown[:old.shape[0] - 1] = old[:-1]
         grown[-1] = old[-1]
         out[key] = grown
+    return out
+
+
+#: The detector-embedding rows of a checkpoint follow the geometry names it records in
+#: this file; checkpoints written before it existed used ``LEGACY_GEOMETRIES``, the
+#: geometries shipped then, in that order.
+GEOMETRIES_FILE = "geometries.json"
+LEGACY_GEOMETRIES = ("aleph", "alice", "delphi", "epic", "opal", "sphenix", "zeus")
+_DETECTOR_TABLE = "context.detector.weight"
+
+
+def _geometries(model: torch.nn.Module) -> list[str]:
+    """Geometry names indexing the model's detector embeddings (one list per model)."""
+    names = {tuple(g) for m in model.modules()
+             if isinstance(g := getattr(m, "geometries", None), list)}
+    return list(next(iter(names))) if len(names) == 1 else []
+
+
+def saved_geometries(path: Path) -> list[str]:
+    """Geometry names of a checkpoint's detector embeddings, in row order."""
+    file = path / GEOMETRIES_FILE
+    return json.loads(file.read_text()) if file.exists() else list(LEGACY_GEOMETRIES)
+
+
+def remap_geometries(saved: dict[str, torch.Tensor], model: torch.nn.Module,
+                     names: list[str]) -> dict[str, torch.Tensor]:
+    """Detector-embedding rows moved from the checkpoint's geometry order (``names``) to
+    the model's: each known geometry keeps its row, the last ("other") row stays last and
+    geometries the checkpoint never saw keep this model's initial rows."""
+    current = _geometries(model)
+    if not current or current == names:
+        return saved
+    state = model.state_dict()
+    out = dict(saved)
+    for key, old in saved.items():
+        if not key.endswith(_DETECTOR_TABLE) or key not in state \
+                or old.shape[0] != len(names) + 1:
+            continue
+        rows = state[key].detach().clone().to(old.dtype)
+        for i, name in enumerate(current):
+            if name in names:
+                rows[i] = old[names.index(name)]
+        rows[-1] = old[-1]
+        out[key] = rows
     return out
