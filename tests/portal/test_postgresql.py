@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.catalog.conftest import new_pg_database, pg_server
 from tests.portal.conftest import Portal, build_catalog, dispose
+from tests.portal.reference_search import use_columns
+from tests.portal.test_search_equivalence import assert_same_as_before
 
 from npfm.catalog.models import open_catalog
 from npfm.catalog.tokens import create_token
@@ -90,6 +92,15 @@ def test_pages_and_a_scoped_write_on_postgresql(pg_portal: tuple[TestClient, Por
     assert response.status_code == 200
     hits = test_client.get("/api/v1/search", params={"q": "HERA II"}).json()
     assert [i["name"] for i in hits["items"]] == ["zeus-dis"]
+
+
+@pytest.mark.slow
+def test_same_results_as_before_on_postgresql(pg_server: str, tmp_path: Path) -> None:
+    portal = build_catalog(tmp_path, new_pg_database(pg_server))
+    sessions = open_catalog(portal.url)
+    with sessions() as session:
+        use_columns(session, portal.ids)
+    assert_same_as_before(sessions)
 
 
 def test_sqlite_catalog_is_a_file(portal: Portal) -> None:

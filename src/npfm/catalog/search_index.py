@@ -29,12 +29,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Engine,
-    Select,
     delete,
     event,
     func,
     insert,
-    literal_column,
     select,
     text,
     update,
@@ -85,9 +83,14 @@ def _stemmer() -> Any:
 def terms(value: str) -> list[str]:
     """Index terms of ``value``: ASCII-folded lowercase words, no stop words, stemmed."""
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
-    words = [w for w in _WORD.findall(folded) if w not in STOPWORDS and len(w) <= 64]
+    return [_stem(w) for w in _WORD.findall(folded) if w not in STOPWORDS and len(w) <= 64]
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """The stem of one word (remembered: words recur across texts and queries)."""
     with _STEM_LOCK:
-        return list(_stemmer().stemWords(words))
+        return str(_stemmer().stemWord(word))
 
 
 def query_terms(value: str) -> list[str]:
@@ -174,10 +177,25 @@ def _after_flush(session: Session, _context: Any) -> None:
                         .values(generation=CatalogState.generation + 1))
 
 
-def generation(session: Session) -> int:
-    """The catalog's change counter (grows with every flush that changes it)."""
-    return int(session.scalar(select(CatalogState.generation).where(CatalogState.id == 1))
-               or 0)
+def generation(bind: Session | Engine) -> int:
+    """The catalog's change counter (grows with every flush that changes it); read on a
+    pooled driver connection, without a session, when given the engine."""
+    if isinstance(bind, Session):
+        return int(bind.scalar(select(CatalogState.generation)
+                               .where(CatalogState.id == 1)) or 0)
+    rows = _fetch(bind, "SELECT generation FROM catalog_state WHERE id = 1", {})
+    return int(rows[0][0] or 0) if rows else 0
+
+
+def _fetch(engine: Engine, sql: str, params: dict[str, str]) -> list[Any]:
+    """The rows of one read statement in the driver's own parameter style."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        connection.close()
 
 
 def watch(sessions: sessionmaker[Session]) -> None:
@@ -196,19 +214,33 @@ def fill_missing(engine: Engine) -> None:
             session.commit()
 
 
-def matches(session: Session, words: list[str], field: str = "body",
-            every: bool = True) -> Select[Any]:
-    """Ids of datasets whose ``field`` (``head`` or ``body``) holds every term of
-    ``words`` (``every``) or any of them."""
-    if session.get_bind().dialect.name == "postgresql":
-        joined = (" & " if every else " | ").join(words)
-        query = func.to_tsquery(literal_column("'simple'"), joined)
-        tsv: Any = literal_column(f"dataset_search.{field}_tsv")
-        return select(DatasetSearch.dataset_id).where(tsv.op("@@")(query))
-    joined = (" AND " if every else " OR ").join(f'"{w}"' for w in words)
-    return (select(literal_column("rowid")).select_from(text("dataset_fts"))
-            .where(text(f"dataset_fts MATCH :fts_{field}_{int(every)}")
-                   .bindparams(**{f"fts_{field}_{int(every)}": f"{field} : ({joined})"})))
+_RANKED = {  # in each driver's parameter style: sqlite3 named, psycopg pyformat
+    "sqlite": "SELECT CASE WHEN rowid IN (SELECT rowid FROM dataset_fts WHERE dataset_fts "
+              "MATCH :head_all) THEN 0 WHEN rowid IN (SELECT rowid FROM dataset_fts WHERE "
+              "dataset_fts MATCH :head_any) THEN 1 ELSE 2 END AS r, group_concat(rowid) "
+              "FROM dataset_fts WHERE dataset_fts MATCH :body GROUP BY r",
+    "postgresql": "SELECT CASE WHEN head_tsv @@ to_tsquery('simple', %(head_all)s) THEN 0 "
+                  "WHEN head_tsv @@ to_tsquery('simple', %(head_any)s) THEN 1 ELSE 2 END AS r,"
+                  " string_agg(dataset_id::text, ',') FROM dataset_search "
+                  "WHERE body_tsv @@ to_tsquery('simple', %(body)s) GROUP BY r"}
+
+
+def ranked_matches(engine: Engine, words: list[str]) -> list[np.ndarray]:
+    """Ids of the datasets whose body holds every term of ``words``, in three groups: the
+    head holds every term, some term, none. One statement, on a pooled driver connection
+    (the terms are bound parameters)."""
+    if engine.dialect.name == "postgresql":
+        every, some = " & ".join(words), " | ".join(words)
+        params = {"head_all": every, "head_any": some, "body": every}
+    else:
+        every, some = (" AND ".join(f'"{w}"' for w in words),
+                       " OR ".join(f'"{w}"' for w in words))
+        params = {"head_all": f"head : ({every})", "head_any": f"head : ({some})",
+                  "body": f"body : ({every})"}
+    groups = [np.zeros(0, np.int64) for _ in range(3)]
+    for rank, joined in _fetch(engine, _RANKED[engine.dialect.name], params):
+        groups[rank] = np.array(joined.split(","), dtype=np.int64)
+    return groups
 
 
 def index_stamp(session: Session) -> tuple[int, str]:

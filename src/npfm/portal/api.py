@@ -30,7 +30,7 @@ from npfm.portal.schemas import (
     SearchQuery,
 )
 from npfm.portal.search import Query as SearchSpec
-from npfm.portal.search import facet_counts, search, summary
+from npfm.portal.search import search, summary
 from npfm.portal.views import file_entries, result_dict, row_or_404
 
 router = APIRouter(tags=["catalog"])
@@ -75,16 +75,16 @@ async def search_datasets(params: SearchQuery, request: Request) -> Response:
     """Faceted full-text (``mode=text``) or semantic (``mode=semantic``) dataset search."""
     portal = state(request)
 
-    def reply(session: Session) -> bytes:
+    def reply(session: Session, generation: int) -> bytes:
         spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-        found = search(session, spec, portal.vectors)
+        found = search(session, spec, portal.facets.at(session, generation), portal.vectors)
         return SearchPage.model_validate({
             "total": found.total, "limit": params.limit, "offset": params.offset,
             "next": next_link(request, found.total, params.limit, params.offset),
-            "items": found.items, "facets": facet_counts(session, spec)}).model_dump_json(
-            ).encode()
+            "items": found.items, "facets": found.facets}).model_dump_json().encode()
 
-    body = await cached(portal.replies, portal.sessions, ("api", request.url.query), reply)
+    body = await cached(portal.replies, portal.sessions, ("api", request.url.query), reply,
+                        portal.quick(params.mode, params.q))
     return Response(body, media_type="application/json")
 
 

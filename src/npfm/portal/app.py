@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from npfm.catalog.models import open_catalog
 from npfm.events.errors import NpfmError
 from npfm.portal.cache import ReplyCache
 from npfm.portal.downloads import Adler32Cache
+from npfm.portal.facet_index import FacetIndexes
 from npfm.portal.search import VectorIndex
 from npfm.portal.security import Guard, docs_policy, invalid_request, short
 
@@ -33,8 +34,15 @@ class PortalState:
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
     vectors: VectorIndex = field(default_factory=VectorIndex)
+    facets: FacetIndexes = field(default_factory=FacetIndexes)
     replies: ReplyCache = field(default_factory=ReplyCache)
     adler32: Adler32Cache = field(default_factory=Adler32Cache.empty)
+
+    def quick(self, mode: str, text: str) -> Callable[[int], bool]:
+        """Whether a search reply is quick to compute at a generation: not semantic (the
+        model runs), and its facet index is built."""
+        return lambda generation: ((mode != "semantic" or not text.strip())
+                                   and self.facets.holds(generation))
 
     def session(self) -> Iterator[Session]:
         with self.sessions() as session:

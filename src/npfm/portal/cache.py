@@ -52,18 +52,20 @@ class ReplyCache:
 
 
 async def cached(cache: ReplyCache, sessions: sessionmaker[Session], key: tuple[str, str],
-                 compute: Callable[[Session], bytes]) -> bytes:
+                 compute: Callable[[Session, int], bytes],
+                 quick: Callable[[int], bool]) -> bytes:
     """The reply under ``key``: from ``cache`` when the catalog has not changed (one
-    one-row query on the event loop, no worker thread), else ``compute(session)`` in a
-    worker thread, then kept."""
-    with sessions() as session:
-        generation = search_index.generation(session)
+    one-row query on the event loop, no session, no worker thread), else ``compute(session,
+    generation)``, then kept. ``compute`` runs on the event loop when ``quick(generation)``
+    (a millisecond of work: worker threads would only add switches and queueing under the
+    GIL), else in a worker thread (building an index, running the embedding model)."""
+    generation = search_index.generation(sessions.kw["bind"])
     body = cache.get(generation, key)
     if body is None:
         def work() -> bytes:
             with sessions() as session:
-                return compute(session)
+                return compute(session, generation)
 
-        body = await run_in_threadpool(work)
+        body = work() if quick(generation) else await run_in_threadpool(work)
         cache.put(generation, key, body)
     return body

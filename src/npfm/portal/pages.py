@@ -21,7 +21,7 @@ from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
 from npfm.portal.cache import cached
 from npfm.portal.schemas import SearchParams, SearchQuery
-from npfm.portal.search import FACETS, facet_counts, search
+from npfm.portal.search import FACETS, search
 from npfm.portal.search import Query as SearchSpec
 from npfm.portal.views import file_entries, result_dict, row_or_404
 
@@ -52,13 +52,17 @@ async def home(request: Request, params: SearchQuery) -> HTMLResponse:
     """Search page: query box, text/semantic switch, facets with counts, one page of hits."""
     portal = state(request)
     body = await cached(portal.replies, portal.sessions, ("page", request.url.query),
-                        lambda session: bytes(_search_page(request, params, session).body))
+                        lambda session, generation: bytes(
+                            _search_page(request, params, session, generation).body),
+                        portal.quick(params.mode, params.q))
     return HTMLResponse(body)
 
 
-def _search_page(request: Request, params: SearchParams, session: Session) -> HTMLResponse:
+def _search_page(request: Request, params: SearchParams, session: Session,
+                 generation: int) -> HTMLResponse:
+    portal = state(request)
     spec = SearchSpec(params.q, params.mode, params.filters(), params.limit, params.offset)
-    found = search(session, spec, state(request).vectors)
+    found = search(session, spec, portal.facets.at(session, generation), portal.vectors)
     current = {k: v for k, v in request.query_params.items() if k != "offset"}
 
     def link(**change: Any) -> str:
@@ -69,7 +73,7 @@ def _search_page(request: Request, params: SearchParams, session: Session) -> HT
 
     nxt = params.offset + params.limit
     return _render(request, "index.html", {
-        "params": params, "results": found, "facets": facet_counts(session, spec),
+        "params": params, "results": found, "facets": found.facets,
         "titles": FACET_TITLES, "active": params.filters(), "link": link,
         "next": link(offset=nxt) if nxt < found.total else None,
         "prev": link(offset=max(0, params.offset - params.limit)) if params.offset else None,
