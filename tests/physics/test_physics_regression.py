@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from npfm.detectors.production import SimulationJob, simulate_chunk
+from npfm.events.schema import BY_NAME
 from npfm.physics import generate
 
 N_EVENTS = 10
@@ -29,10 +30,11 @@ DIGESTS = {
 
 
 def digest(rows: Iterable[Mapping[str, Any]]) -> str:
-    """sha256 over every field of every row, exact bytes for arrays."""
+    """sha256 over every field of every row, exact bytes for arrays; the calorimeter
+    columns of schema 2 (added after these digests) are left out."""
     h = hashlib.sha256()
     for row in rows:
-        for key in sorted(row):
+        for key in sorted(k for k in row if k not in BY_NAME or BY_NAME[k].since == 1):
             value = np.asarray(row[key])
             h.update(key.encode())
             if value.dtype.kind in "OU":

@@ -17,6 +17,8 @@ Adding a detector means adding a file; the format (units are part of the key nam
   ``{a, b_gev}`` for sigma = a (+) b / (p sin^(3/2) theta);
 - ``calorimetry``: ``em`` and optionally ``hadron``: ``{eta_max, stochastic, constant}``
   for sigma(E)/E = stochastic / sqrt(E) (+) constant;
+- ``calorimeters`` (optional): barrel calorimeters for cells, inner to outer (see
+  ``npfm.detectors.calo_geometry``);
 - ``passive`` (optional): material-only surfaces (beam pipe, field cages); one with
   ``absorber: true`` stops every particle reaching it within its extent (e.g. a magnet
   cryostat closing the central tracking volume);
@@ -52,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from npfm.detectors.calo_geometry import parse_calorimeters
 from npfm.detectors.field import boundary_disks
 from npfm.detectors.tables import Geometry, LayerTable, Resolution
 from npfm.events import vocabulary
@@ -102,6 +105,13 @@ class _Reader:
 
     def sub(self, key: str) -> _Reader:
         return _Reader(self.path, self.get(key), self._join(key))
+
+    def entries(self, key: str) -> list[_Reader]:
+        """Readers of the mappings listed under ``key`` (absent: none)."""
+        items = self.raw.get(key, [])
+        if not isinstance(items, list):
+            raise self.fail(key, "expected a list", "list one mapping per entry")
+        return [_Reader(self.path, v, f"{self._join(key)}[{i}]") for i, v in enumerate(items)]
 
     def text(self, key: str) -> str:
         value = self.get(key)
@@ -248,7 +258,7 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     top = _Reader(path, raw)
     for key in _TOP:
         top.get(key)
-    top.check_keys({*_TOP, "passive", "field_half_length_cm"})
+    top.check_keys({*_TOP, "passive", "field_half_length_cm", "calorimeters"})
     if not isinstance(top.get("sources"), list):
         raise top.fail("sources", "expected a list", "give [{key, ref}, ...]")
     refs = [_Reader(path, s, f"sources[{i}]") for i, s in enumerate(top.get("sources"))]
@@ -319,7 +329,8 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
                     field_tesla=top.number("field_tesla"), field_half_length=half_length,
                     sources=tuple((r.text("key"), r.text("ref")) for r in refs),
                     subsystems=tuple(subsystems), layers=LayerTable(**table),
-                    resolution=_resolution(top, sources), path=path)
+                    resolution=_resolution(top, sources), path=path,
+                    calorimeters=parse_calorimeters(top.entries("calorimeters"), sources))
 
 
 def _resolution(top: _Reader, sources: set[str]) -> Resolution:

@@ -4,7 +4,8 @@
 Per batch of events, vectorised over all particles: K0S / Lambda decays in flight,
 helix propagation of the charged final particles through the geometry (multiple
 scattering, energy loss, loopers), digitisation (efficiency, Landau-like deposits,
-resolution, readout cells, ADC), noise hits, FM4NPP labels and reconstructed objects.
+resolution, readout cells, ADC), noise hits, FM4NPP labels, reconstructed objects, and
+calorimeter cells where the geometry has calorimeters (``npfm.detectors.calorimeter``).
 Not simulated: secondaries from material (delta rays, conversions, hadronic
 interactions), bremsstrahlung, decays in flight of charged particles, dead areas.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from npfm.detectors.calorimeter import simulate_cells
 from npfm.detectors.decays import Particles, decay_in_flight
 from npfm.detectors.digitize import Hits, digitize, noise_hits
 from npfm.detectors.geometry import load_geometry
@@ -34,7 +36,8 @@ class SimOptions:
     multiple_scattering, energy_loss: material effects at each crossing; smearing: hit
     resolution and object smearing; efficiency: per-layer hit efficiency (off: every
     crossing is a hit); noise: electronic noise hits; decays: K0S / Lambda decays in
-    flight; include_objects: the object_* columns; max_turns: turns (2 pi) after which a
+    flight; include_objects: the object_* columns; calorimeter: calorimeter cells and their
+    truth contributions (geometries with ``calorimeters``); max_turns: turns (2 pi) after which a
     particle is dropped; block, linear_max_kink: crossings per propagation step and the
     largest kink treated to first order within a step (0: exact stepping everywhere, see
     ``npfm.detectors.propagate``); max_steps: safety bound on propagation steps.
@@ -47,6 +50,7 @@ class SimOptions:
     noise: bool = True
     decays: bool = True
     include_objects: bool = True
+    calorimeter: bool = True
     max_turns: float = 3.0
     block: int = 16
     linear_max_kink: float = 3e-3
@@ -110,6 +114,8 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         objects, index = reconstruct(parts, nhits, geo, vertex[parts.event, 0],
                                      vertex[parts.event, 1], rng, smear=opts.smearing)
         object_bounds = np.searchsorted(parts.event[index], np.arange(n_events + 1))
+    cells = simulate_cells(parts, geo, rng) if opts.calorimeter and geo.calorimeters \
+        else None
     # per-hit and per-particle columns of the whole batch, then one slice per event
     bounds = np.append(offsets, len(parts))
     local = np.where(hits.particle >= 0, hits.particle - bounds[hit_event], -1)
@@ -146,4 +152,24 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
             o0, o1 = object_bounds[k], object_bounds[k + 1]
             row.update({key: value[o0:o1] for key, value in objects.items()})
         out.append(row)
+    if cells is not None:
+        _add_cells(out, cells, bounds, geo)
     return out
+
+
+def _add_cells(rows: list[dict[str, Any]], cells: dict[str, Any], bounds: np.ndarray,
+               geo: Geometry) -> None:
+    """Per-event cell and truth-contribution columns (indices local to the event)."""
+    n = len(rows)
+    c_bounds = np.searchsorted(cells["cell_event"], np.arange(n + 1))
+    t_bounds = np.searchsorted(cells["truth_event"], np.arange(n + 1))
+    names = np.array([c.subsystem for c in geo.calorimeters])
+    truth_cell = cells["truth_cell"] - c_bounds[cells["truth_event"]]
+    truth_particle = cells["truth_particle"] - bounds[cells["truth_event"]]
+    for k, row in enumerate(rows):
+        c0, c1, t0, t1 = c_bounds[k], c_bounds[k + 1], t_bounds[k], t_bounds[k + 1]
+        row.update({name: cells[name][c0:c1] for name in (
+            "cell_id", "cell_layer", "cell_x", "cell_y", "cell_z", "cell_energy", "cell_time")})
+        row.update(cell_subsystem=names[cells["cell_calo"][c0:c1]],
+                   cell_truth_cell=truth_cell[t0:t1], cell_truth_particle=truth_particle[t0:t1],
+                   cell_truth_fraction=cells["truth_fraction"][t0:t1])

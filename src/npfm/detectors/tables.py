@@ -76,6 +76,43 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Calorimeter:
+    """One barrel calorimeter: projective towers in (eta, phi) between two radii.
+
+    Lengths in cm, energies in GeV; ``x0``, ``lambda_i`` and ``moliere`` are the
+    effective radiation length, nuclear interaction length and Moliere radius of the
+    absorber/active mixture. Resolutions: sigma(E)/E = stochastic / sqrt(E) (+) constant.
+    """
+
+    subsystem: str
+    r_inner: float  # front face of the absorber
+    r_outer: float
+    eta_max: float
+    n_eta: int
+    n_phi: int
+    x0: float
+    lambda_i: float
+    moliere: float
+    z_eff: float  # effective atomic number (Grindhammer-Peters profiles)
+    critical_energy: float
+    sampling_fraction: float  # visible / deposited energy of electromagnetic showers
+    photoelectrons_per_gev: float  # per GeV on the electromagnetic scale
+    em_stochastic: float
+    em_constant: float
+    hadron_stochastic: float
+    hadron_constant: float
+    e_over_h: float
+    mip_gev_per_cm: float  # electromagnetic-scale signal of a MIP per cm of path
+    noise: float  # per-cell noise (GeV)
+    threshold: float  # zero suppression (GeV)
+    time_resolution: float  # ns
+
+    def depth(self, units: str) -> float:
+        """Thickness in radiation (``x0``) or interaction (``lambda_i``) lengths."""
+        return (self.r_outer - self.r_inner) / float(getattr(self, units))
+
+
+@dataclass(frozen=True)
 class Geometry:
     """A validated detector description with per-layer arrays for the simulation."""
 
@@ -90,6 +127,7 @@ class Geometry:
     layers: LayerTable
     resolution: Resolution
     path: str
+    calorimeters: tuple[Calorimeter, ...] = ()  # inner to outer
 
     @property
     def cylinder_order(self) -> npt.NDArray[np.int64]:
