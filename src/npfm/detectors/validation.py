@@ -9,7 +9,8 @@ Checks (issue 3; reference values cited where used):
   dedx          truncated-mean TPC dE/dx of the stored hit deposits per unit path
                 separates pi, K and p at 0.4 GeV, with a pion resolution as expected from
                 the Allison-Cobb scaling (Ann. Rev. Nucl. Part. Sci. 30 (1980) 253);
-  clas12_dis, clas12_dc  fixed-target DIS through CLAS12 (``validation_clas12``).
+  clas12_dis, clas12_dc  fixed-target DIS through CLAS12 (``validation_clas12``);
+  calo_resolution, calo_profile  sPHENIX calorimeter cells (``validation_calo``).
 """
 
 from __future__ import annotations
@@ -204,7 +205,11 @@ def run(out: Path, seed: int = 1, scale: float = 1.0) -> list[Check]:
 
     c_clas12, clas12_arrays = validation_clas12.clas12_checks(2 * n, seed)
     validation_clas12.plot(out, clas12_arrays)
-    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12]
+    from npfm.detectors import validation_calo  # it imports Check from here
+
+    c_calo, calo_arrays = validation_calo.calo_checks(2 * n, seed)
+    validation_calo.plot(out, calo_arrays)
+    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12, *c_calo]
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), dpi=110)
     ax = axes[0, 0]
@@ -241,7 +246,8 @@ def run(out: Path, seed: int = 1, scale: float = 1.0) -> list[Check]:
              "| check | result | value | target | detail |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {c.name} | {'PASS' if c.passed else 'FAIL'} | {c.value:.4g} | {c.target} | "
               f"{c.detail} |" for c in checks]
-    lines += ["", "![plots](physics-validation.png)", "", "![CLAS12](clas12-validation.png)", ""]
+    lines += ["", "![plots](physics-validation.png)", "", "![CLAS12](clas12-validation.png)",
+              "", "![calorimeters](calo-validation.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps([asdict(c) for c in checks], indent=2))
     return checks
