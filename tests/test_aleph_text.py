@@ -56,6 +56,7 @@ def test_real_files_link_reco_and_truth(aleph_dir: Path) -> None:
     # First truth line: pid 3 pname e-, pz = 78.081
     assert first["particle_pdg"][:3] == [11, -11, 211]
     assert first["particle_pz"][0] == pytest.approx(78.081)
+    assert first["particle_mass"][:2] == pytest.approx([0.001, 0.001])  # m= of the e-, e+
 
 
 def test_variants_keyword_columns_vertex_and_bare_numbers(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.formats import trackml
+from npfm.tasks.data import load_events
 from npfm.tasks.metrics import trackml_score
+from npfm.tasks.specs import TASKS, score_tracks
 
 HITS = """hit_id,x,y,z,volume_id,layer_id,module_id
 1,-64.4099,-7.1637,-1502.5,7,2,1
@@ -88,6 +90,8 @@ def test_event_maps_to_the_event_model(tmp_path: Path) -> None:
     np.testing.assert_allclose(events[1]["hit_x"], ev["hit_x"])  # the gzip event
     weights = trackml.truth_weights(tmp_path / "event000001000-truth.csv")
     np.testing.assert_allclose(weights, [0.000100049, 0.02, 0.0001, 0, 0.03, 0.01, 0])
+    np.testing.assert_allclose(ev["hit_weight"], weights)  # stored with the hits
+    np.testing.assert_allclose(table.column("hit_weight")[0].as_py(), weights, rtol=1e-6)
     perfect = trackml_score(ev["hit_particle"], ev["hit_particle"], np.zeros(7, int),
                             weights=weights)
     assert perfect["per_event"][0] == pytest.approx(1.0)
@@ -102,6 +106,14 @@ def test_import_trackml_command_validates(tmp_path: Path) -> None:
     corpus = Corpus.open(tmp_path / "c")
     totals = corpus.validate()
     assert (totals["events"], totals["hits"], totals["particles"]) == (2, 14, 4)
+    bad = TRUTH.replace("0.0200\n", "nan\n", 1)
+    assert bad != TRUTH
+    write_event(tmp_path / "e", 23, truth=bad)
+    refused = CliRunner().invoke(app, ["import-trackml", str(tmp_path / "e"), "--out",
+                                       str(tmp_path / "c2")])
+    assert refused.exit_code != 0
+    assert "truth.csv line" in refused.output
+    assert "column weight" in refused.output
 
 
 def test_trackml_as_a_recipe_format(tmp_path: Path) -> None:
@@ -155,5 +167,24 @@ def test_acts_style_particles_and_truth_without_weights(tmp_path: Path) -> None:
     assert list(event["particle_pdg"]) == [-211, 211]
     np.testing.assert_allclose(event["particle_vt"], [0.5, 0.25])
     check_table(events_to_table([event]), "acts")
+    assert "hit_weight" not in event  # no weight column: stored as null
     with pytest.raises(NpfmError, match=r"truth.csv: no column 'weight'"):
         trackml.truth_weights(tmp_path / "event000000003-truth.csv")
+
+
+def test_tracking_scores_use_the_official_weights(tmp_path: Path) -> None:
+    write_event(tmp_path / "d", 31)
+    result = CliRunner().invoke(app, ["import-trackml", str(tmp_path / "d"), "--out",
+                                      str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    (event,) = load_events(tmp_path / "c")
+    weights = trackml.truth_weights(tmp_path / "d" / "event000000031-truth.csv")
+    np.testing.assert_allclose(event.hit("hit_weight"), weights, rtol=1e-6)
+    task = TASKS["tracking"]
+    merged = np.where(event.hit("hit_particle") >= 0, 0, -1)  # both particles as one track
+    scores = score_tracks(task, [event], [merged])
+    assert scores["trackml_weights"] == "given"
+    official = trackml_score(task.targets(event), merged, np.zeros(7, int),
+                             weights=weights)["mean"]
+    assert scores["trackml"]["value"] == pytest.approx(official, abs=1e-9)
+    assert 0 < official < 1

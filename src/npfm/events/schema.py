@@ -104,6 +104,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("hit_pid_class", _i8, "hit", "", "FM4NPP PID class: 0 other, 1 pi, 2 K, 3 p, 4 e",
            vocabulary="pid_classes"),
     Column("hit_noise", _bool, "hit", "", "FM4NPP low-momentum tag: particle pT < 0.06 GeV"),
+    Column("hit_weight", _f32, "hit", "", "scoring weight the data give the hit (the official "
+           "TrackML truth weight); null where the data give none", since=2),
     # --- truth particles ---
     Column("particle_pdg", _i32, "particle", "", "PDG particle id"),
     Column("particle_charge", _f32, "particle", "e", "electric charge"),
@@ -118,6 +120,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("particle_primary", _bool, "particle", "", "produced at the primary interaction"),
     Column("particle_nhits", _counts, "particle", "", "hits per subsystem, in the order of "
            "`subsystems`"),
+    Column("particle_mass", _f32, "particle", "GeV", "mass as the record gives it", since=2),
     # --- reconstructed objects ---
     Column("object_px", _f32, "object", "GeV", "momentum x"),
     Column("object_py", _f32, "object", "GeV", "momentum y"),

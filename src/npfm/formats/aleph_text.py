@@ -311,7 +311,7 @@ def to_event(reco: AlephEvent | None, truth: AlephEvent | None,
         event.update(
             particle_pdg=[_pdg(r) for r in rows], particle_charge=_column(rows, "charge"),
             particle_px=_column(rows, "px"), particle_py=_column(rows, "py"),
-            particle_pz=_column(rows, "pz"))
+            particle_pz=_column(rows, "pz"), particle_mass=_column(rows, "m"))
     return event
 
 

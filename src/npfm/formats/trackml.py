@@ -24,8 +24,8 @@ mm -> cm, ``MM``):
   ``particle_type`` column where present, else null (TrackML files have none); ACTS'
   ``vt`` (ns) as ``particle_vt``.
 
-The official per-hit ``weight`` has no event-model column (schema version 1): it is read
-by ``truth_weights`` for ``npfm.tasks.metrics.trackml_score(weights=...)``.
+- the official per-hit ``weight`` of the truth file as ``hit_weight`` (null without it);
+  the tracking scores use it as ``npfm.tasks.metrics.trackml_score(weights=...)``.
 """
 
 from __future__ import annotations
@@ -222,6 +222,15 @@ def _truth(event: dict[str, Any], files: dict[str, Path]) -> None:
     particle = np.empty(len(at), np.int64)
     particle[at] = index
     event["hit_particle"] = event["hit_track_id"] = particle
+    if "weight" in t:
+        bad = ~np.isfinite(t["weight"]) | (t["weight"] < 0)
+        if bad.any():
+            raise NpfmError(_where(files["truth"], bad, "weight"), f"weight "
+                            f"{t['weight'][bad][0]} is not a finite number >= 0",
+                            "use the official truth file's weights")
+        weight = np.empty(len(at))
+        weight[at] = t["weight"]
+        event["hit_weight"] = weight
     real = particle >= 0
     tag = np.ones(len(particle), bool)
     tag[real] = low_pt_noise(p["px"][particle[real]], p["py"][particle[real]])

@@ -31,7 +31,7 @@ EVENT_COLUMNS = ("geometry_id", "data_level", "experiment", "split", "magnetic_f
 PARTICLE_COLUMNS = ("particle_pdg", "particle_charge", "particle_px", "particle_py",
                     "particle_pz", "particle_vx", "particle_vy", "particle_vz",
                     "particle_primary")
-HIT_COLUMNS = (*DEFAULT_HIT_COLUMNS, "hit_module")
+HIT_COLUMNS = (*DEFAULT_HIT_COLUMNS, "hit_module", "hit_weight")
 SPLITS = ("train", "validation", "test")
 
 

@@ -221,10 +221,11 @@ def mean_ari(events: Sequence[TaskEvent], labels: Sequence[np.ndarray],
 
 def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
                  ) -> dict[str, Any]:
-    """ARI (per event and pooled), double majority, TrackML (hits of secondary particles,
+    """ARI (per event and pooled), double majority, TrackML (with the data's own
+    ``hit_weight`` where every hit has one, else computed: hits of secondary particles,
     ``particle_primary`` false, weigh 0 as in the official truth), efficiency vs pT and
     eta."""
-    ev, truth, pred, pt, eta, order, sil, sec = [], [], [], [], [], [], [], []
+    ev, truth, pred, pt, eta, order, sil, sec, given = [], [], [], [], [], [], [], [], []
     silicon = {vocabulary.code("subsystems", s) for s in SILICON}
     for i, (event, label) in enumerate(zip(events, labels, strict=True)):
         objects = track_objects(event)
@@ -243,10 +244,12 @@ def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
         primary = p.get("particle_primary", np.full(len(p_pt), np.nan))  # NaN: not stored
         sec.append(has & (primary[np.maximum(objects, 0)] == 0) if len(primary) else
                    np.zeros(len(objects), bool))
+        given.append(event.hit("hit_weight") if "hit_weight" in event.batch.fields
+                     else np.full(len(objects), np.nan))
     arrays = {k: np.concatenate(v) for k, v in (("event_index", ev), ("truth", truth),
                                                 ("pred", pred), ("pt", pt), ("eta", eta),
                                                 ("order", order), ("silicon", sil),
-                                                ("secondary", sec))}
+                                                ("secondary", sec), ("given", given))}
     base: dict[str, Any] = {k: arrays[k] for k in ("truth", "pred", "event_index")}
     out: dict[str, Any] = {
         "ari": _ci(lambda **a: metrics.ari_per_event(**a)["mean"], base, None),
@@ -258,9 +261,14 @@ def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
     dm = metrics.double_majority(**base)
     out.update(fake_rate=dm["fake_rate"], duplicate_rate=dm["duplicate_rate"],
                n_particles=dm["n_particles"])
-    out["trackml"] = _ci(lambda pt, order, secondary, **a: metrics.trackml_score(
-        pt=pt, order_key=order, secondary=secondary, **a)["mean"],
-        {**base, **{k: arrays[k] for k in ("pt", "order", "secondary")}}, None)
+    if np.isfinite(arrays["given"]).all():  # the data's own weights (official TrackML)
+        out["trackml"] = _ci(lambda given, **a: metrics.trackml_score(
+            weights=given, **a)["mean"], {**base, "given": arrays["given"]}, None)
+    else:
+        out["trackml"] = _ci(lambda pt, order, secondary, **a: metrics.trackml_score(
+            pt=pt, order_key=order, secondary=secondary, **a)["mean"],
+            {**base, **{k: arrays[k] for k in ("pt", "order", "secondary")}}, None)
+    out["trackml_weights"] = "given" if np.isfinite(arrays["given"]).all() else "computed"
     out["efficiency_vs_pt"] = metrics.efficiency_binned(
         **base, value=arrays["pt"], edges=np.array([0.06, 0.3, 0.6, 1.0, 2.0, 5.0, 50.0]))
     out["efficiency_vs_eta"] = metrics.efficiency_binned(
