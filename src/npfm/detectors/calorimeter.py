@@ -63,9 +63,9 @@ def _entry(parts: Particles, sel: IntArray, radius: float, field: float
     """Particles reaching ``radius``: indices into ``sel``, entry points, unit directions
     (3, n) and entry times (ns)."""
     pt = np.hypot(parts.px[sel], parts.py[sel])
-    charged = parts.charge[sel] != 0
-    with np.errstate(divide="ignore"):
-        kappa = np.where(charged, curvature(parts.charge[sel], pt, field), _NEUTRAL_KAPPA)
+    bends = (parts.charge[sel] != 0) & (pt > 0)
+    kappa = np.full(len(sel), _NEUTRAL_KAPPA)
+    kappa[bends] = curvature(parts.charge[sel][bends], pt[bends], field)
     s = cylinder_crossing(parts.vx[sel], parts.vy[sel], parts.px[sel], parts.py[sel], kappa,
                           np.full(len(sel), radius))
     ok = np.flatnonzero(np.isfinite(s) & (pt > 0))
