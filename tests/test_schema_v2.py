@@ -133,3 +133,19 @@ def test_content_hash_of_an_event_without_cells_is_as_under_schema_1() -> None:
         "d58dff4084c33f495c9c85074555fbb1cfed12bf285643420c385859515fd36a"]
     with_cells = events_to_table([_with_cells(sample_events(1, seed=1)[0])])
     assert content_hashes(with_cells) != content_hashes(table)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_mlcroissant_reads_the_cells_record_set(tmp_path: Path,
+                                                cell_events: list[dict[str, Any]],
+                                                make_corpus: Callable[..., Path]) -> None:
+    import itertools
+
+    import mlcroissant as mlc
+
+    corpus = make_corpus(tmp_path / "c", events_to_table(cell_events), 4)
+    records = list(itertools.islice(mlc.Dataset(str(corpus / "croissant.json"))
+                                    .records("cells"), 2))
+    assert records[1]["cells/cell_id"] == [5, 9]
+    assert [s.decode() for s in records[1]["cells/cell_subsystem"]] == ["CEMC", "HCALIN"]
+    assert records[0]["cells/cell_energy"] is None  # an event without cells: null
