@@ -1,6 +1,7 @@
 """Lattice QCD throughput: heat-bath link updates/s and Wilson-Dirac applications/s.
 
 Usage: .venv/bin/python bench/lqcd_throughput.py [--lattice 8] [--threads 1] [--repeat 5]
+       [--numba-threads 2]
 
 Heat-bath: one quenched sweep (1 Cabibbo-Marinari heat-bath pass, no over-relaxation) at
 beta = 6.0 updates 4 V links. Dirac: the full Wilson operator D psi, counted as 1320
@@ -8,9 +9,12 @@ flops per site for the hopping term plus 48 for the diagonal term (the customary
 e.g. Chroma, QUDA), complex128 and complex64. Runs on the CPU, and on CUDA when present.
 
 Hopping term, CPU, at 8^4 and 16^4: the previous kernel (full spinors, batched 3 x 3
-matmuls) beside WilsonDirac.hop in one run, with the core's limit: the memory bandwidth
-of a large numpy copy times the kernel's arithmetic intensity, 1320 flops per
-8 x 18 (links) + 8 x 24 (neighbour spinors) + 24 (result) reals moved per site.
+matmuls), the torch kernel (WilsonDirac.hop_torch) and, when numba is installed, the
+compiled one (npfm.lqcd.hopping, one thread) timed in alternation in one run, and the
+compiled one on --numba-threads threads (its parallel variant) as an extra row; with the
+core's limit: the memory bandwidth of a large numpy copy times the kernel's arithmetic
+intensity, 1320 flops per 8 x 18 (links) + 8 x 24 (neighbour spinors) + 24 (result)
+reals moved per site.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from functools import partial
 import numpy as np
 import torch
 
+from npfm.lqcd import hopping
 from npfm.lqcd.dirac import FLOPS_PER_SITE, WilsonDirac, gamma_matrices
 from npfm.lqcd.ensemble import lattice_from_text
 from npfm.lqcd.heatbath import link_updates_per_sweep, sweep
@@ -83,26 +88,57 @@ def copy_bandwidth(repeat: int) -> float:
     return 2 * src.nbytes / seconds
 
 
-def compare_hop(sizes: tuple[int, ...], repeat: int) -> None:
-    """Previous and present hopping term side by side, beside the bandwidth limit."""
+def best_interleaved(funcs: dict[str, Callable[[], object]], repeat: int
+                     ) -> dict[str, float]:
+    """Fastest seconds of each function over ``repeat`` rounds that call each once in
+    turn (after one warm-up round), so a change of load hits all of them alike."""
+    best = dict.fromkeys(funcs, float("inf"))
+    for round_ in range(repeat + 1):
+        for name, func in funcs.items():
+            start = time.perf_counter()
+            func()
+            if round_:
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def compare_hop(sizes: tuple[int, ...], repeat: int, numba_threads: int) -> None:
+    """Previous, torch and compiled hopping terms side by side, beside the bandwidth limit."""
     bandwidth = copy_bandwidth(repeat)
     print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (numpy, 512 MiB, read + write)")
+    if hopping.AVAILABLE:
+        import numba  # present only with the extra npfm[fast]
+
+        numba.set_num_threads(numba_threads)
+        print(f"numba {numba.__version__}: compiled kernel on 1 thread, parallel variant on "
+              f"{numba.get_num_threads()}")
+    else:
+        print("numba not installed: compiled kernel not measured")
     gen = torch.Generator().manual_seed(2)
     for size in sizes:
         for dtype in (torch.complex128, torch.complex64):
             u = random_field((size,) * 4, gen, dtype=dtype)
             psi = torch.randn((*u.shape[1:5], 4, 3), dtype=dtype, generator=gen)
             dirac = WilsonDirac(u, 0.1)
-            old = previous_hop(dirac)
-            diff = (old(psi) - dirac.hop(psi)).abs().max().item()
+            kernels = {"previous": previous_hop(dirac), "torch": dirac.hop_torch}
+            if hopping.AVAILABLE:
+                kernels["numba"] = partial(hopping.hop, dirac.links)
+                kernels[f"numba, {numba_threads} threads"] = partial(
+                    hopping.hop, dirac.links, parallel=True)
+            reference = kernels["previous"](psi)
+            seconds = best_interleaved({name: partial(hop, psi)
+                                        for name, hop in kernels.items()}, repeat)
             flops = FLOPS_PER_SITE * size**4
-            before = flops / best_seconds(partial(old, psi), repeat, "cpu") / 1e9
-            after = flops / best_seconds(partial(dirac.hop, psi), repeat, "cpu") / 1e9
+            before = flops / seconds["previous"] / 1e9
             intensity = FLOPS_PER_SITE / (REALS_PER_SITE * psi.element_size() / 2)
-            print(f"cpu {size}^4 {str(dtype)[6:]}: hop previous {before:.2f} GFLOP/s, "
-                  f"now {after:.2f} GFLOP/s ({after / before:.1f}x), limit "
-                  f"{bandwidth * intensity / 1e9:.1f} GFLOP/s ({intensity:.2f} flop/byte), "
-                  f"max |difference| {diff:.1e}")
+            label = f"cpu {size}^4 {str(dtype)[6:]}"
+            print(f"{label}: limit {bandwidth * intensity / 1e9:.1f} GFLOP/s "
+                  f"({intensity:.2f} flop/byte)")
+            for name, hop in kernels.items():
+                rate = flops / seconds[name] / 1e9
+                diff = (hop(psi) - reference).abs().max().item()
+                print(f"{label}: hop {name} {rate:.2f} GFLOP/s ({rate / before:.1f}x "
+                      f"previous), max |difference| {diff:.1e}")
 
 
 def run(lattice: tuple[int, int, int, int], device: str, repeat: int) -> None:
@@ -119,7 +155,8 @@ def run(lattice: tuple[int, int, int, int], device: str, repeat: int) -> None:
         psi = torch.randn((*u.shape[1:5], 4, 3), dtype=dtype, device=device, generator=gen)
         seconds = best_seconds(partial(dirac, psi), repeat, device)
         gflops = (FLOPS_PER_SITE + DIAGONAL_FLOPS) * volume / seconds / 1e9
-        print(f"{device} {dims} {str(dtype)[6:]}: Wilson-Dirac {1 / seconds:,.1f} "
+        print(f"{device} {dims} {str(dtype)[6:]} ({dirac.backend(psi)} hopping term): "
+              f"Wilson-Dirac {1 / seconds:,.1f} "
               f"applications/s, {gflops:.2f} GFLOP/s ({seconds * 1e3:.2f} ms each)")
 
 
@@ -128,12 +165,14 @@ def main() -> None:
     parser.add_argument("--lattice", default="8", help="LXxLYxLZxLT or L (default 8^4)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--numba-threads", type=int, default=2,
+                        help="threads of the parallel compiled kernel (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lattice = lattice_from_text(args.lattice)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s), "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    compare_hop((8, 16), args.repeat)
+    compare_hop((8, 16), args.repeat, args.numba_threads)
     run(lattice, "cpu", args.repeat)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if torch.cuda.is_available():

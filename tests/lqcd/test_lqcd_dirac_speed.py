@@ -1,4 +1,4 @@
-"""The spin-projected, structure-of-arrays hopping term against a direct evaluation of
+"""The spin-projected hopping term (torch and compiled kernels) against a direct evaluation of
 -1/2 sum_mu [(1 - g_mu) U_mu(x) psi(x + mu) + (1 + g_mu) U_mu(x - mu)^dag psi(x - mu)]
 on random SU(3) fields, both precisions, with and without right-hand sides."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from npfm.lqcd import hopping
 from npfm.lqcd.dirac import WilsonDirac, gamma_matrices
 from npfm.lqcd.su3 import NDIM, random_field, shift
 
@@ -29,14 +30,19 @@ def reference_hop(u: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     return -0.5 * total
 
 
+@pytest.mark.parametrize("kernel", [
+    "torch",
+    pytest.param("numba", marks=pytest.mark.skipif(not hopping.AVAILABLE,
+                                                   reason="numba is not installed"))])
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
 @pytest.mark.parametrize("nrhs", [None, 3])
-def test_hop_equals_direct_formula(dtype: torch.dtype, nrhs: int | None) -> None:
+def test_hop_equals_direct_formula(kernel: str, dtype: torch.dtype, nrhs: int | None
+                                   ) -> None:
     gen = torch.Generator().manual_seed(5)
     u = random_field(LATTICE, gen, dtype=dtype)
     rhs = () if nrhs is None else (nrhs,)
     psi = torch.randn((*u.shape[1:5], *rhs, 4, 3), dtype=dtype, generator=gen)
-    out = WilsonDirac(u, 0.2).hop(psi)
+    out = WilsonDirac(u, 0.2, kernel=kernel).hop(psi)
     assert out.shape == psi.shape
     assert out.dtype == dtype
     assert out.is_contiguous()
@@ -52,7 +58,7 @@ def test_hop_results_survive_later_calls_with_other_batches() -> None:
     """The reused workspace never aliases a returned field, whatever B comes next."""
     gen = torch.Generator().manual_seed(7)
     u = random_field(LATTICE, gen)
-    dirac = WilsonDirac(u, 0.2)
+    dirac = WilsonDirac(u, 0.2, kernel="torch")
     one = torch.randn((*u.shape[1:5], 4, 3), dtype=u.dtype, generator=gen)
     first = dirac.hop(one)
     kept = first.clone()

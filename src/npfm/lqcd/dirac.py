@@ -17,17 +17,22 @@ terms is projected to a half-spinor (2 spin x 3 colour), multiplied by its link 
 reconstructed, which halves the SU(3) work (the standard trick of Chroma, Edwards and
 Joo, Nucl. Phys. Proc. Suppl. 140 (2005) 832, and QUDA, Clark et al., Comput. Phys.
 Commun. 181 (2010) 1517). Internally the fields are laid out structure-of-arrays,
-(spin, colour, T, Z, Y, X, B), so every elementwise op runs over the sites.
+(spin, colour, T, Z, Y, X, B), so every elementwise op runs over the sites. On CPU
+tensors, when numba is installed (extra npfm[fast]), the hopping term runs instead as
+one compiled, fused pass over the sites (npfm.lqcd.hopping); the torch kernel is the
+reference, and the one used on CUDA.
 """
 
 from __future__ import annotations
 
 import torch
 
+from npfm.lqcd import hopping
 from npfm.lqcd.observables import plaquette_field
 from npfm.lqcd.su3 import NDIM, dagger, parity, shift, site_axis
 
 FLOPS_PER_SITE = 1320  # Wilson hopping term per site, the customary count (e.g. QUDA, Chroma)
+KERNELS = ("auto", "torch", "numba")  # hopping-term implementations WilsonDirac can use
 
 
 def gamma_matrices(dtype: torch.dtype = torch.complex128) -> torch.Tensor:
@@ -110,10 +115,17 @@ def _colour_into(out: torch.Tensor, links: torch.Tensor, half: torch.Tensor) -> 
 
 
 class WilsonDirac:
-    """The Wilson(-clover) operator for one gauge field, bare mass m0 and c_sw."""
+    """The Wilson(-clover) operator for one gauge field, bare mass m0 and c_sw.
+
+    ``kernel`` picks the hopping term: "auto" (the compiled one for CPU tensors when numba
+    is installed, else torch), "torch" or "numba" (forced; an error where it cannot run).
+    """
 
     def __init__(self, u: torch.Tensor, mass: float, csw: float = 0.0,
-                 antiperiodic: bool = True) -> None:
+                 antiperiodic: bool = True, kernel: str = "auto") -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel {kernel!r}: one of {KERNELS}")
+        self.kernel = kernel
         self.links = fermion_links(u, antiperiodic)
         # links as (mu, colour b, colour a, T, Z, Y, X, 1): U_mu(x)[a, b] and U_mu(x)^dag[a, b]
         self.fwd_soa = self.links.permute(0, 6, 5, 1, 2, 3, 4)[..., None].contiguous()
@@ -135,12 +147,28 @@ class WilsonDirac:
         self.local = (diag + clover_field(u, csw)).reshape(-1, 12, 12) if csw else None
         self.local_inv = torch.linalg.inv(self.local) if self.local is not None else None
 
-    def hop(self, psi: torch.Tensor) -> torch.Tensor:
-        """The hopping term -1/2 sum_mu [(1 - g_mu) fwd_mu + (1 + g_mu) bwd_mu] applied to psi.
+    def backend(self, psi: torch.Tensor) -> str:
+        """The hopping-term implementation hop uses for psi: "numba" or "torch"."""
+        if self.kernel == "torch":
+            return "torch"
+        compiled = (hopping.AVAILABLE and psi.device.type == "cpu"
+                    and self.links.device.type == "cpu"
+                    and not (psi.requires_grad or self.links.requires_grad))
+        if self.kernel == "numba" and not compiled:
+            raise RuntimeError("kernel='numba' needs numba installed and CPU tensors "
+                               "without gradients")
+        return "numba" if compiled else "torch"
 
-        Project (one matrix product over spin and colour), shift, colour-multiply the
-        half-spinors, reconstruct (one spin product); 1320 flops per site.
-        """
+    def hop(self, psi: torch.Tensor) -> torch.Tensor:
+        """The hopping term -1/2 sum_mu [(1 - g_mu) fwd_mu + (1 + g_mu) bwd_mu] applied to
+        psi, by the kernel ``backend`` names; 1320 flops per site."""
+        if self.backend(psi) == "numba":
+            return hopping.hop(self.links, psi)
+        return self.hop_torch(psi)
+
+    def hop_torch(self, psi: torch.Tensor) -> torch.Tensor:
+        """The torch hopping term: project (one matrix product over spin and colour),
+        shift, colour-multiply the half-spinors, reconstruct (one spin product)."""
         nrhs = psi[..., 0, 0].numel() // self.even.numel()
         half, moved, out = self._workspace(nrhs)
         # half-spinors in structure-of-arrays order (direction, spin, colour, sites * B)
