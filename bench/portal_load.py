@@ -11,7 +11,7 @@ Debian's wrk (``--latency``, 2 threads, 16 connections, ``--duration`` seconds) 
   * the API's semantic search (cosine against the dataset embeddings precomputed in the
     search index; the model is loaded before timing starts).
 Each target is measured twice: ``repeated``, one query over and over (answered from the
-reply cache after the first), and ``distinct``, a wrk script sending 6,000 different
+reply cache after the first), and ``distinct``, a wrk script sending 20,000 different
 queries of the catalog's vocabulary in turn (``distinct_paths``), so that no reply is
 found in the cache. Prints the time of the first search after the catalog changed (it
 builds the in-memory facet index), of each target's first reply, and requests/s and the
@@ -54,7 +54,7 @@ WORDS = ("collisions", "tracking", "tracks", "detector", "hits", "truth", "simul
          "calorimeter", "neutrino")
 #: Distinct queries per mode: more than the reply cache (2048) and the query-embedding
 #: cache (4096) hold, so that no reply or query vector of the list is found again.
-DISTINCT = 6000
+DISTINCT = 20_000
 #: wrk script: each thread walks its own share of the paths in ``PATHS``.
 LUA = """local paths = {%s}
 local counter = 0

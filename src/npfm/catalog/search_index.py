@@ -31,7 +31,6 @@ from sqlalchemy import (
     Engine,
     delete,
     event,
-    func,
     insert,
     select,
     text,
@@ -214,39 +213,28 @@ def fill_missing(engine: Engine) -> None:
             session.commit()
 
 
-_RANKED = {  # in each driver's parameter style: sqlite3 named, psycopg pyformat
-    "sqlite": "SELECT CASE WHEN rowid IN (SELECT rowid FROM dataset_fts WHERE dataset_fts "
-              "MATCH :head_all) THEN 0 WHEN rowid IN (SELECT rowid FROM dataset_fts WHERE "
-              "dataset_fts MATCH :head_any) THEN 1 ELSE 2 END AS r, group_concat(rowid) "
-              "FROM dataset_fts WHERE dataset_fts MATCH :body GROUP BY r",
-    "postgresql": "SELECT CASE WHEN head_tsv @@ to_tsquery('simple', %(head_all)s) THEN 0 "
-                  "WHEN head_tsv @@ to_tsquery('simple', %(head_any)s) THEN 1 ELSE 2 END AS r,"
-                  " string_agg(dataset_id::text, ',') FROM dataset_search "
-                  "WHERE body_tsv @@ to_tsquery('simple', %(body)s) GROUP BY r"}
+_MATCH = {  # in each driver's parameter style: sqlite3 named, psycopg pyformat
+    "sqlite": "SELECT group_concat(rowid) FROM dataset_fts WHERE dataset_fts MATCH :body",
+    "postgresql": "SELECT string_agg(dataset_id::text, ',') FROM dataset_search "
+                  "WHERE body_tsv @@ to_tsquery('simple', %(body)s)"}
 
 
-def ranked_matches(engine: Engine, words: list[str]) -> list[np.ndarray]:
-    """Ids of the datasets whose body holds every term of ``words``, in three groups: the
-    head holds every term, some term, none. One statement, on a pooled driver connection
-    (the terms are bound parameters)."""
+def matches(engine: Engine, words: list[str]) -> np.ndarray:
+    """Ids of the datasets whose body holds every term of ``words``: one statement on a
+    pooled driver connection (the terms are a bound parameter), the ids as one string."""
     if engine.dialect.name == "postgresql":
-        every, some = " & ".join(words), " | ".join(words)
-        params = {"head_all": every, "head_any": some, "body": every}
+        body = " & ".join(words)
     else:
-        every, some = (" AND ".join(f'"{w}"' for w in words),
-                       " OR ".join(f'"{w}"' for w in words))
-        params = {"head_all": f"head : ({every})", "head_any": f"head : ({some})",
-                  "body": f"body : ({every})"}
-    groups = [np.zeros(0, np.int64) for _ in range(3)]
-    for rank, joined in _fetch(engine, _RANKED[engine.dialect.name], params):
-        groups[rank] = np.array(joined.split(","), dtype=np.int64)
-    return groups
+        body = "body : (" + " AND ".join(f'"{w}"' for w in words) + ")"
+    joined = _fetch(engine, _MATCH[engine.dialect.name], {"body": body})[0][0]
+    return np.fromstring(joined or "", dtype=np.int64, sep=",")
 
 
-def index_stamp(session: Session) -> tuple[int, str]:
-    """(rows, latest update) of the index: changes whenever any row is rewritten."""
-    count, latest = session.execute(select(func.count(), func.max(DatasetSearch.updated))).one()
-    return int(count), str(latest)
+def head_terms(session: Session) -> list[tuple[int, list[str]]]:
+    """(dataset id, terms of its head) of every indexed dataset, as its index row holds
+    them: the words that ``head`` (FTS5 column, tsvector) matches."""
+    rows = session.execute(select(DatasetSearch.dataset_id, DatasetSearch.head))
+    return [(int(i), head.split()) for i, head in rows]
 
 
 def vectors(session: Session) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,10 @@
-"""The catalog's datasets in memory for search: summaries, facet values and filter keys.
+"""The catalog's datasets in memory for search: summaries, facets, filter keys, head terms.
 
-One ``FacetIndex`` is built per catalog generation (three queries: datasets, facet rows,
-file counts) and answers every search of that generation without SQL: a facet filter is a
-boolean mask over the datasets, and facet counts are ``np.bincount`` over the (dataset,
-value) pairs of the datasets that pass the other filters. The rules are those of the
+One ``FacetIndex`` is built per catalog generation (four queries: datasets, facet rows,
+file counts, head terms of the search index) and answers every search of that generation
+but its full-text match: a facet filter is a boolean mask over the datasets, facet counts
+are ``np.bincount`` over the (dataset, value) pairs of the datasets that pass the other
+filters, and the head terms rank the matches. The rules are those of the
 catalog: a dataset's values of a facet are its facet rows, or its normalised column value
 when it has none; a filter matches a row value, or (no rows) the column compared as the
 database compares it (``lower(column)``, the energy as a float, a licence URL spelling).
@@ -19,6 +20,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from npfm.catalog import search_index
 from npfm.catalog.facets import normalise, spellings
 from npfm.catalog.models import Dataset, DatasetFacet, File
 
@@ -100,6 +102,11 @@ class FacetIndex:
                 key = keys.get(name, value)
                 if key is not None:
                     facet.column_keys.setdefault(key, []).append(position)
+        postings: dict[str, list[int]] = {}
+        for dataset_id, words in search_index.head_terms(session):
+            for word in set(words) if dataset_id in where else ():
+                postings.setdefault(word, []).append(where[dataset_id])
+        self.heads = {word: np.array(p, dtype=np.int64) for word, p in postings.items()}
         self.values: list[tuple[str, str]] = []  # (facet, value) of all facets
         for name, facet in self.facets.items():
             facet.freeze()
@@ -122,6 +129,15 @@ class FacetIndex:
         for key in keys:
             mask[facet.column_keys.get(key, [])] = True
         return mask
+
+    def in_heads(self, words: list[str], every: bool) -> np.ndarray:
+        """Datasets whose head terms hold every one of ``words`` (else any of them)."""
+        masks = []
+        for word in words:
+            mask = np.zeros(len(self), dtype=bool)
+            mask[self.heads.get(word, [])] = True
+            masks.append(mask)
+        return (np.logical_and if every else np.logical_or).reduce(masks)
 
     def counts(self, passing: np.ndarray, filtered: dict[str, np.ndarray]
                ) -> dict[str, list[tuple[str, int]]]:

@@ -1,9 +1,9 @@
 """Faceted, full-text and semantic search over catalog datasets.
 
 Full text matches stemmed terms in the engine's index (``npfm.catalog.search_index``:
-FTS5 on SQLite, tsvector on PostgreSQL) in one statement that also ranks the matches
-(head-all, head-any, the rest); facet filters, facet counts, the page and its summaries
-come from the in-memory ``FacetIndex`` of the catalog generation. Semantic search ranks
+FTS5 on SQLite, tsvector on PostgreSQL) in one statement; the in-memory ``FacetIndex`` of
+the catalog generation ranks the matches by their head terms (every term, any term, the
+rest) and answers facet filters, facet counts, the page and its summaries. Semantic search ranks
 the precomputed dataset embeddings of the index by cosine similarity. Every user value
 reaches the database as a bound parameter.
 """
@@ -60,10 +60,13 @@ def _text_ranks(session: Session, index: FacetIndex, text: str) -> np.ndarray:
     ranks = np.full(len(index), 3, dtype=np.int8)
     words = search_index.query_terms(text)
     if words:
-        engine = session.get_bind().engine
-        for rank, ids in enumerate(search_index.ranked_matches(engine, words)):
-            positions, found = index.positions_of(ids)
-            ranks[positions[found]] = rank
+        positions, found = index.positions_of(
+            search_index.matches(session.get_bind().engine, words))
+        body = np.zeros(len(index), dtype=bool)
+        body[positions[found]] = True
+        ranks[body] = 2
+        ranks[body & index.in_heads(words, every=False)] = 1
+        ranks[body & index.in_heads(words, every=True)] = 0
     return ranks
 
 
@@ -92,16 +95,16 @@ def search(session: Session, query: Query, index: FacetIndex,
 
 @dataclass
 class VectorIndex:
-    """The index's dataset embeddings in memory, reloaded when any index row changes."""
+    """The index's dataset embeddings in memory, reloaded when the catalog changes."""
 
-    stamp: tuple[int, str] = (-1, "")
+    stamp: int = -1
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current(self, session: Session) -> tuple[np.ndarray, np.ndarray]:
         """(dataset ids, unit vectors), read again only if the index changed."""
-        stamp = search_index.index_stamp(session)
+        stamp = search_index.generation(session.get_bind().engine)
         with self.lock:
             if stamp != self.stamp:
                 self.ids, self.matrix = search_index.vectors(session)
@@ -111,8 +114,9 @@ class VectorIndex:
 
 @lru_cache(maxsize=4096)
 def query_vector(text: str) -> np.ndarray:
-    """The unit embedding of a query text (repeated queries are not encoded again)."""
-    vector: np.ndarray = shared_embedder().encode([text])[0]
+    """The unit embedding of a query text, on one thread (10x less CPU than two on a busy
+    2-core machine: no spinning threads); repeated queries are not encoded again."""
+    vector: np.ndarray = shared_embedder().encode([text], threads=1)[0]
     vector.setflags(write=False)
     return vector
 
@@ -122,10 +126,12 @@ def _semantic(session: Session, query: Query, index: FacetIndex, passing: np.nda
     ids, matrix = vectors.current(session)
     positions, found = index.positions_of(ids)
     keep = found & passing[positions]
-    positions, matrix = positions[keep], matrix[keep]
+    positions = positions[keep]
     if not len(positions):
         return Results([], 0, facets)
-    scores = matrix @ query_vector(" ".join(query.text.split()))
+    # The kept rows only, as before: BLAS may round the last rows of a matrix otherwise.
+    vector = query_vector(" ".join(query.text.split()))
+    scores = (matrix if keep.all() else matrix[keep]) @ vector
     order = np.argsort(-scores, kind="stable")[query.offset:query.offset + query.limit]
     items = []
     for i in order:
