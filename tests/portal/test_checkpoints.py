@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -92,3 +93,26 @@ def test_provenance_labels_are_human_and_many_results_collapse(write_portal: tup
     edges = re.findall(r'<g class="edge [^"]*">(.*?)</g>', svg)
     assert edges
     assert not any("<text" in e for e in edges)  # relations: line style and legend
+
+
+def test_checkpoint_page_shows_the_probe_of_its_weights(write_portal: tuple,
+                                                        tmp_path) -> None:
+    test_client, url, _ = write_portal
+    run = tmp_path / "run"
+    run.mkdir()
+    probe = {"checkpoint_sha256": "c" * 64, "k": 10, "corpus": "/c/sphenix", "split": "test",
+             "n_events": 80, "n_hits": 36574,
+             "knn_purity": {"raw": {"value": 0.8373, "lo": 0.826, "hi": 0.849},
+                            "mix": {"value": 0.8183, "lo": 0.806, "hi": 0.830}},
+             "linear_probe": {"raw": {"eta": 1.0, "cos_phi": 0.999, "r_cm": 0.98},
+                              "mix": {"eta": 0.991, "cos_phi": 0.987, "log10_pt": 0.12}}}
+    (run / "probe.json").write_text(json.dumps(probe))
+    html = _page_with(test_client, url, run_path=str(run), model_sha256="c" * 64)
+    table = html.split('id="probe">')[1].split("</table>")[0]
+    assert "<td>raw</td><td>0.837 [0.826, 0.849]</td>" in table
+    assert "<td>mix</td><td>0.818 [0.806, 0.830]</td>" in table
+    assert "<td>0.12</td>" in table  # mix: R2 of log pT
+    assert "36574 hits" in html
+    other = _page_with(test_client, url, model_sha256="d" * 64)  # a probe of other weights
+    assert 'id="probe"' not in other
+    assert "No probe of these weights" in other

@@ -79,6 +79,9 @@ def test_probe_of_a_run(tiny_run: Path, sim_corpora: dict[str, Path], tmp_path: 
     assert cli.exit_code == 0, cli.output
     assert "purity" in cli.output
     assert json.loads(out.read_text())["n_events"] == 8
+    kept = json.loads((tiny_run / "probe.json").read_text())  # the run's latest probe
+    assert kept["n_events"] == 8
+    assert kept["checkpoint_sha256"] == result["checkpoint_sha256"]
     bad = CliRunner().invoke(app, ["probe", str(tmp_path), "--corpus",
                                    str(sim_corpora["sphenix"])])
     assert bad.exit_code == 2

@@ -3,7 +3,8 @@
 A checkpoint is the latest weights of a pretraining run, registered with its
 ``config.json``; the page reads the architecture and training settings from that config,
 the corpora from its ``trained_on`` edges and the results that evaluate it, and the loss
-curve from the run's ``metrics.jsonl`` where the run directory is readable.
+curve (``metrics.jsonl``) and representation probe (``probe.json``) from the run
+directory where it is readable.
 """
 
 from __future__ import annotations
@@ -109,6 +110,28 @@ def loss_curve_svg(run_path: str, width: int = 560, height: int = 220) -> str | 
             f'<text x="4" y="{height - pad + 16}">{l0:.4g}</text></svg>')
 
 
+#: Targets of the linear probes shown on the page (all are in the run's probe.json).
+PROBE_TARGETS = {"eta": "η", "cos_phi": "cos φ", "r_cm": "r", "log10_pt": "log pT"}
+
+
+def probe_figures(run_path: str, model_sha256: str) -> dict[str, Any] | None:
+    """The run's latest probe (``<run>/probe.json``, written by ``npfm probe``) when it
+    probed these weights: per representation the same-track k-NN purity and linear-probe
+    R² of ``PROBE_TARGETS``; None when there is none or it probed other weights."""
+    try:
+        probe = json.loads((FsPath(run_path) / "probe.json").read_text(encoding="utf-8"))
+        if probe.get("checkpoint_sha256") != model_sha256:
+            return None
+        rows = [{"name": rep, "purity": purity,
+                 "r2": [probe["linear_probe"].get(rep, {}).get(t) for t in PROBE_TARGETS]}
+                for rep, purity in probe["knn_purity"].items()]
+        return {"k": probe["k"], "corpus": probe["corpus"], "split": probe["split"],
+                "n_events": probe["n_events"], "n_hits": probe["n_hits"], "rows": rows,
+                "targets": list(PROBE_TARGETS.values())}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 @router.get("/checkpoints/{checkpoint_id}", response_class=HTMLResponse)
 def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
                     session: DB) -> HTMLResponse:
@@ -117,4 +140,5 @@ def checkpoint_page(checkpoint_id: Annotated[int, Path(ge=1, le=2**62)], request
     facts = checkpoint_facts(session, ckpt)
     return state(request).templates.TemplateResponse(request, "checkpoint.html", {
         "c": ckpt, "facts": facts, "card": model_card(ckpt, facts),
-        "loss_svg": Markup(svg) if (svg := loss_curve_svg(ckpt.run_path)) else None})
+        "loss_svg": Markup(svg) if (svg := loss_curve_svg(ckpt.run_path)) else None,
+        "probe": probe_figures(ckpt.run_path, ckpt.model_sha256)})

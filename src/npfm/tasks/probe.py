@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from npfm.events.errors import NpfmError
-from npfm.events.shards import sha256_file
+from npfm.events.shards import atomic_write_json, sha256_file
 from npfm.model.serialize import cylindrical
 from npfm.tasks.backbone import RawHitFeatures, build_backbone, hit_layers
 from npfm.tasks.data import TaskEvent, load_events, pack
@@ -147,7 +147,8 @@ def pretraining_loss(run: Path, events: Sequence[TaskEvent]) -> dict[str, float]
 
 def probe(run: Path, corpus: Path, *, split: str = "test", n_events: int = 80, k: int = 10,
           seed: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The probe's figures (see the module docstring) as a JSON-ready dict."""
+    """The probe's figures (see the module docstring) as a JSON-ready dict, also written
+    to ``<run>/probe.json`` (the run's latest probe, shown on its checkpoint page)."""
     say = progress or (lambda message: None)
     latest = checkpoint.latest(run)
     if latest is None:
@@ -168,9 +169,11 @@ def probe(run: Path, corpus: Path, *, split: str = "test", n_events: int = 80, k
               for rep, x in reps.items()}
     purity = {rep: knn_purity(x, tracks, offsets, k, seed) for rep, x in reps.items()}
     say("evaluating the pretraining objective")
-    return {"run": str(run), "checkpoint": str(latest),
+    result = {"run": str(run), "checkpoint": str(latest),
             "checkpoint_sha256": sha256_file(latest / "model.safetensors"),
             "corpus": str(corpus), "split": split, "n_events": len(events),
             "n_hits": len(tracks), "k": k, "seed": seed, "ridge_lambda": RIDGE,
             "linear_probe": linear, "knn_purity": purity,
             "pretraining_loss": pretraining_loss(run, events)}
+    atomic_write_json(run / "probe.json", result)
+    return result
