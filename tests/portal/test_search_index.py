@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from npfm.catalog.embedding import shared_embedder
-from npfm.catalog.facets import normalise
+from npfm.catalog.facets import collision_system, normalise
 from npfm.catalog.models import Dataset, DatasetSearch, open_catalog
 from npfm.catalog.search_index import query_terms, terms
 
@@ -57,6 +57,15 @@ def test_title_matches_rank_before_body_matches(client: TestClient) -> None:
     ("experiment", "MyNewExperiment", "MyNewExperiment")])
 def test_facet_values_are_normalised(facet: str, raw: str, canonical: str) -> None:
     assert normalise(facet, raw) == canonical
+
+
+@pytest.mark.parametrize(("beams", "name"), [
+    ((11, 2212), "ep"), ((11, 1000010020), "ed"), ((-11, 1000010020), "ed"),
+    ((1000010020, 1000791970), "dAu"), ((1000791970, 1000791970), "AuAu"),
+    ((11, -11), "e+e-"), ((2212, 2212), "pp")])
+def test_beam_pairs_name_their_collision_system(beams: tuple[int, int], name: str) -> None:
+    assert collision_system(*beams) == name
+    assert normalise("collision_system", name) == name
 
 
 def test_annotated_and_filtered_facets_are_normalised(write_portal: tuple,

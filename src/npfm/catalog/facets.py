@@ -19,9 +19,9 @@ COLUMNS = ("facility", "experiment", "geometry_id", "beam1_pdg", "beam2_pdg", "s
            "data_level")
 # PDG Monte Carlo numbering scheme (PDG Review, "Monte Carlo particle numbering scheme"):
 # 2212 proton, 11 electron, -11 positron; nuclei 10LZZZAAAI, 1000791970 = Au-197.
-_BEAMS = {2212: "p", -2212: "pbar", 11: "e-", -11: "e+", 1000791970: "Au",
+_BEAMS = {2212: "p", -2212: "pbar", 11: "e-", -11: "e+", 1000010020: "d", 1000791970: "Au",
           1000822080: "Pb", 1000080160: "O", 1000290630: "Cu"}
-_ORDER = ("e-", "e+", "p", "pbar", "O", "Cu", "Au", "Pb")
+_ORDER = ("e-", "e+", "p", "pbar", "d", "O", "Cu", "Au", "Pb")
 #: Canonical spelling of known facet values, looked up case-insensitively. Detectors are
 #: geometry ids (the lowercase names of src/npfm/detectors/geometries/*.yaml).
 _CANONICAL: dict[str, dict[str, str]] = {
@@ -30,7 +30,7 @@ _CANONICAL: dict[str, dict[str, str]] = {
                                           "ATLAS", "CMS", "LHCb", "CLAS12", "GlueX")},
     "facility": {n.lower(): n for n in ("RHIC", "LEP", "HERA", "EIC", "LHC", "CEBAF",
                                         "JLab", "FAIR", "SPS")},
-    "collision_system": {n.lower(): n for n in ("pp", "ppbar", "e+e-", "ep", "eA", "AuAu",
+    "collision_system": {n.lower(): n for n in ("pp", "ppbar", "e+e-", "ep", "ed", "eA", "AuAu",
                                                 "pAu", "dAu", "PbPb", "pPb", "OO", "CuCu")},
     "data_level": {n: n for n in ("raw", "hits", "simulated", "reconstructed", "objects",
                                   "analysis", "lattice")},
@@ -46,7 +46,7 @@ _LICENSES = {"creativecommons.org/licenses/by/4.0": "CC-BY-4.0",
 _ALIASES = {"experiment": {"s-phenix": "sPHENIX", "epic": "ePIC", "clas 12": "CLAS12"},
             "collision_system": {"ee": "e+e-", "e-e+": "e+e-", "p-p": "pp", "au+au": "AuAu",
                                  "au-au": "AuAu", "pb+pb": "PbPb", "pb-pb": "PbPb",
-                                 "e-p": "ep", "e+p": "ep"}}
+                                 "e-p": "ep", "e+p": "ep", "e-d": "ed", "e+d": "ed"}}
 
 
 def normalise(facet: str, value: str) -> str:
@@ -72,14 +72,16 @@ def spellings(facet: str, value: str) -> list[str]:
 
 
 def collision_system(beam1: int | None, beam2: int | None) -> str | None:
-    """Conventional name of a beam pair: pp, e+e-, ep, AuAu, pAu ... (None if unknown)."""
+    """Conventional name of a beam pair: pp, e+e-, ep, ed, AuAu, pAu, dAu ... (None if
+    unknown)."""
     if beam1 is None or beam2 is None:
         return None
     names = [_BEAMS.get(b, f"pdg{b}") for b in (beam1, beam2)]
     if set(names) == {"e-", "e+"}:
         return "e+e-"
-    if "p" in names and ({"e-", "e+"} & set(names)):
-        return "ep"
+    for target in ("p", "d"):
+        if target in names and ({"e-", "e+"} & set(names)):
+            return f"e{target}"
     names.sort(key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
     return "".join(names)
 
