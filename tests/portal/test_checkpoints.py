@@ -116,3 +116,32 @@ def test_checkpoint_page_shows_the_probe_of_its_weights(write_portal: tuple,
     other = _page_with(test_client, url, model_sha256="d" * 64)  # a probe of other weights
     assert 'id="probe"' not in other
     assert "No probe of these weights" in other
+
+
+def test_result_page_plots_the_result_beside_its_study(write_portal: tuple) -> None:
+    test_client, url, _ = write_portal
+    report = "/studies/results.json"
+    with open_catalog(url)() as session:
+        ids = []
+        for mode, value in (("raw", 0.83), ("frozen", 0.70), ("adapter_only", 0.72)):
+            result = BenchmarkResult(
+                name=f"silicon_tracking|sphenix|tpc_silicon|{mode}|1|None",
+                task="silicon_tracking", metric="silicon_ari", value=value,
+                lo=value - 0.03, hi=value + 0.03, seeds=[1], report_path=report,
+                details={"config": {"mode": mode, "run": "/runs/tpc_silicon"}})
+            session.add(result)
+            session.flush()
+            ids.append(result.id)
+        session.add(BenchmarkResult(name="other", task="pid_track", metric="macro_recall",
+                                    value=0.3, seeds=[1], report_path=report))
+        session.commit()
+    html = test_client.get(f"/results/{ids[1]}").text
+    svg = html.split('<svg id="result-plot"')[1].split("</svg>")[0]
+    assert svg.count("<circle") == 3  # the three silicon-tracking cells, not the PID one
+    assert svg.count('class="current"') == 1
+    assert svg.count('class="interval"') == 3
+    current = re.search(r'<circle class="current" cx="([0-9.]+)"', svg).group(1)
+    others = [float(c) for c in re.findall(r'<circle class="value" cx="([0-9.]+)"', svg)]
+    assert float(current) < min(others)  # frozen, 0.70, is the lowest value
+    assert "frozen · tpc_silicon · seed 1" in svg
+    assert "the other 2 result(s)" in html

@@ -16,7 +16,7 @@ from npfm.catalog.exports import schema_org_jsonld
 from npfm.catalog.models import BenchmarkResult, File
 from npfm.catalog.results import derived_results
 from npfm.catalog.standard import dataset_record, fair_score
-from npfm.portal import curation, provenance
+from npfm.portal import curation, provenance, result_plot
 from npfm.portal.api import dataset_or_404, dataset_with_files
 from npfm.portal.app import db, state
 from npfm.portal.cache import cached
@@ -112,7 +112,12 @@ def curation_page(dataset_id: DatasetId, request: Request, session: DB) -> HTMLR
 @router.get("/results/{result_id}", response_class=HTMLResponse)
 def result_page(result_id: Annotated[int, Path(ge=1, le=2**62)], request: Request,
                 session: DB) -> HTMLResponse:
-    """One benchmark result with its interval, seeds and the dataset it came from."""
+    """One benchmark result with its interval, seeds and the dataset it came from, and
+    the plot of it beside its siblings in the same report (``result_plot``)."""
     result = row_or_404(session, BenchmarkResult, result_id, "result")
+    rows = result_plot.siblings(session, result)
+    plot = result_plot.forest_svg(rows, result.id)
     return _render(request, "result.html", {"r": result_dict(result),
+                                            "plot": Markup(plot) if plot else None,
+                                            "n_siblings": len(rows),
                                             "details": result.details})
