@@ -187,9 +187,11 @@ def generation(bind: Session | Engine) -> int:
 
 
 def _fetch(engine: Engine, sql: str, params: dict[str, str]) -> list[Any]:
-    """The rows of one read statement in the driver's own parameter style."""
+    """The rows of one read statement in the driver's own parameter style, in a fresh
+    transaction of a pooled connection (rolled back first: no older snapshot is read)."""
     connection = engine.raw_connection()
     try:
+        connection.rollback()
         cursor = connection.cursor()
         cursor.execute(sql, params)
         return list(cursor.fetchall())
@@ -219,14 +221,16 @@ _MATCH = {  # in each driver's parameter style: sqlite3 named, psycopg pyformat
                   "WHERE body_tsv @@ to_tsquery('simple', %(body)s)"}
 
 
-def matches(engine: Engine, words: list[str]) -> np.ndarray:
-    """Ids of the datasets whose body holds every term of ``words``: one statement on a
-    pooled driver connection (the terms are a bound parameter), the ids as one string."""
-    if engine.dialect.name == "postgresql":
+def matches(session: Session, words: list[str]) -> np.ndarray:
+    """Ids of the datasets whose body holds every term of ``words``: one statement in the
+    driver's own SQL on the session's connection (the terms are a bound parameter), the
+    ids returned as one string."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         body = " & ".join(words)
     else:
         body = "body : (" + " AND ".join(f'"{w}"' for w in words) + ")"
-    joined = _fetch(engine, _MATCH[engine.dialect.name], {"body": body})[0][0]
+    joined = session.connection().exec_driver_sql(_MATCH[dialect], {"body": body}).scalar()
     return np.fromstring(joined or "", dtype=np.int64, sep=",")
 
 

@@ -60,8 +60,7 @@ def _text_ranks(session: Session, index: FacetIndex, text: str) -> np.ndarray:
     ranks = np.full(len(index), 3, dtype=np.int8)
     words = search_index.query_terms(text)
     if words:
-        positions, found = index.positions_of(
-            search_index.matches(session.get_bind().engine, words))
+        positions, found = index.positions_of(search_index.matches(session, words))
         body = np.zeros(len(index), dtype=bool)
         body[positions[found]] = True
         ranks[body] = 2
