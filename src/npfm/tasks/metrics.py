@@ -215,6 +215,17 @@ def _order_matrix() -> np.ndarray:
 ORDER_MATRIX = _order_matrix()
 
 
+def secondary_hits(particle: np.ndarray, primary: np.ndarray | None) -> np.ndarray:
+    """(N,) True for hits of secondary particles: ``particle`` (N,) each hit's particle
+    index (-1 for noise), ``primary`` per particle (1/True primary, 0/False secondary,
+    NaN or None not stated). False for noise and where the data do not say."""
+    particle = np.asarray(particle, np.int64)
+    if primary is None or len(primary) == 0:
+        return np.zeros(len(particle), bool)
+    flag = np.array([np.nan if v is None else float(v) for v in np.asarray(primary).tolist()])
+    return (particle >= 0) & (flag[np.maximum(particle, 0)] == 0)
+
+
 def trackml_weights(
     truth: np.ndarray,
     event_index: np.ndarray,

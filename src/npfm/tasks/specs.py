@@ -241,9 +241,7 @@ def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
         vz = event.info.get("vertex_z") or 0.0
         order.append(np.abs(event.hit("hit_z") - vz))
         sil.append(np.isin(event.hit("hit_subsystem"), list(silicon)))
-        primary = p.get("particle_primary", np.full(len(p_pt), np.nan))  # NaN: not stored
-        sec.append(has & (primary[np.maximum(objects, 0)] == 0) if len(primary) else
-                   np.zeros(len(objects), bool))
+        sec.append(has & metrics.secondary_hits(objects, p.get("particle_primary")))
         given.append(event.hit("hit_weight") if "hit_weight" in event.batch.fields
                      else np.full(len(objects), np.nan))
     arrays = {k: np.concatenate(v) for k, v in (("event_index", ev), ("truth", truth),
@@ -261,14 +259,15 @@ def score_tracks(task: Task, events: list[TaskEvent], labels: list[np.ndarray]
     dm = metrics.double_majority(**base)
     out.update(fake_rate=dm["fake_rate"], duplicate_rate=dm["duplicate_rate"],
                n_particles=dm["n_particles"])
-    if np.isfinite(arrays["given"]).all():  # the data's own weights (official TrackML)
+    official = bool(np.isfinite(arrays["given"]).all())  # the data's own (TrackML) weights
+    if official:
         out["trackml"] = _ci(lambda given, **a: metrics.trackml_score(
             weights=given, **a)["mean"], {**base, "given": arrays["given"]}, None)
     else:
         out["trackml"] = _ci(lambda pt, order, secondary, **a: metrics.trackml_score(
             pt=pt, order_key=order, secondary=secondary, **a)["mean"],
             {**base, **{k: arrays[k] for k in ("pt", "order", "secondary")}}, None)
-    out["trackml_weights"] = "given" if np.isfinite(arrays["given"]).all() else "computed"
+    out["trackml_weights"] = "given" if official else "computed"
     out["efficiency_vs_pt"] = metrics.efficiency_binned(
         **base, value=arrays["pt"], edges=np.array([0.06, 0.3, 0.6, 1.0, 2.0, 5.0, 50.0]))
     out["efficiency_vs_eta"] = metrics.efficiency_binned(

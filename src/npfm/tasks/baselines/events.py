@@ -20,6 +20,7 @@ import numpy as np
 
 from npfm.detectors.geometry import load_geometry
 from npfm.events.errors import NpfmError
+from npfm.tasks.metrics import secondary_hits
 
 Event = Mapping[str, Any]
 
@@ -144,13 +145,8 @@ def hit_eta(event: Event) -> np.ndarray:
 
 def hit_secondary(event: Event) -> np.ndarray:
     """True for hits of secondary particles (``particle_primary`` false); False for noise
-    and where the event does not say (no ``particle_primary``, or a null element)."""
-    particle = np.asarray(event["hit_particle"], np.int64)
-    primary = event.get("particle_primary")
-    if primary is None or len(primary) == 0:
-        return np.zeros(len(particle), bool)
-    secondary = np.array([v is not None and not v for v in np.asarray(primary).tolist()])
-    return (particle >= 0) & secondary[np.maximum(particle, 0)]
+    and where the event does not say (``metrics.secondary_hits``)."""
+    return secondary_hits(event["hit_particle"], event.get("particle_primary"))
 
 
 def events_from_corpus(path: str | Path, limit: int | None = None,
