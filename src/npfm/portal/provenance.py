@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import PurePath
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -118,15 +119,23 @@ def checkpoint_label(ckpt: Checkpoint) -> str:
     return f"run {ckpt.run_path.rstrip('/').rsplit('/', 1)[-1]} · step {ckpt.step}"
 
 
-def result_label(result: BenchmarkResult) -> str:
-    """``task metric value · mode · n=N · seed S`` from the result and its config."""
+def result_settings(result: BenchmarkResult, with_run: bool = False) -> list[str]:
+    """``mode``, (the run's directory name), ``n=N`` and ``seed S`` of a result, from its
+    config where it gives them."""
     config = (result.details or {}).get("config", {}) if isinstance(result.details, dict) else {}
-    parts = [f"{result.task} {result.metric} {result.value:.3g}"]
+    parts: list[str] = []
     if isinstance(config, dict):
         parts += [str(config["mode"])] if config.get("mode") else []
+        parts += [PurePath(str(config["run"])).name] if with_run and config.get("run") else []
         parts += [f"n={config['n_train']}"] if config.get("n_train") else []
     seeds = ",".join(map(str, result.seeds or []))
-    return " · ".join(parts + ([f"seed {seeds}"] if seeds else []))
+    return parts + ([f"seed {seeds}"] if seeds else [])
+
+
+def result_label(result: BenchmarkResult) -> str:
+    """``task metric value · mode · n=N · seed S`` from the result and its config."""
+    return " · ".join([f"{result.task} {result.metric} {result.value:.3g}",
+                       *result_settings(result)])
 
 
 def layers(graph: Graph) -> dict[Node, int]:

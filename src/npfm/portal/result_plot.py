@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from npfm.catalog.models import BenchmarkResult
+from npfm.portal.provenance import result_settings
 
 #: Most sibling rows drawn (a study's cells of one task and metric are far fewer).
 MAX_ROWS = 60
@@ -37,19 +37,11 @@ def siblings(session: Session, result: BenchmarkResult) -> list[BenchmarkResult]
 
 
 def row_label(result: BenchmarkResult) -> str:
-    """``mode · run · n=N · seed S`` from the result's config (its name where it has
-    none)."""
-    config = (result.details or {}).get("config", {}) if isinstance(result.details, dict) \
-        else {}
+    """``mode · run · n=N · seed S`` of a result (its name where it has no config)."""
+    config = (result.details or {}).get("config") if isinstance(result.details, dict) else None
     if not isinstance(config, dict) or not config:
         return result.name
-    parts = [str(config["mode"])] if config.get("mode") else []
-    if config.get("run"):
-        parts.append(PurePath(str(config["run"])).name)
-    if config.get("n_train"):
-        parts.append(f"n={config['n_train']}")
-    seeds = ",".join(map(str, result.seeds or []))
-    return " · ".join(parts + ([f"seed {seeds}"] if seeds else [])) or result.name
+    return " · ".join(result_settings(result, with_run=True)) or result.name
 
 
 def _finite(*values: Any) -> list[float]:
