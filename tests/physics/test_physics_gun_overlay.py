@@ -125,9 +125,10 @@ def test_seeded_overlay_is_deterministic():
 
 def test_registry():
     assert set(list_configs()) == {"pp200", "ee_z", "ee_lep2", "ep_hera", "ep_eic", "auau200",
-                                   "clas12_ep", "clas12_ed", "gun"} == set(CONFIGS)
+                                   "pbpb5020", "clas12_ep", "clas12_ed", "gun"} == set(CONFIGS)
     assert config_options("ep_hera")["q2_min"] == 10.0
     assert config_options("pp200")["tune"] == "detroit"
+    assert config_options("pbpb5020")["b_max_fm"] == 0.0
 
 
 @pytest.mark.parametrize(("name", "options", "message"), [

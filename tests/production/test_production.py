@@ -36,7 +36,7 @@ def test_every_detector_physics_pair_writes_a_valid_corpus(tmp_path: Path) -> No
     assert set(detectors) == {"sphenix", "aleph", "delphi", "opal", "zeus", "epic", "alice",
                               "clas12"}
     for physics in list_configs():
-        generated = list(generate(physics, 2 if physics != "auau200" else 1, seed=3))
+        generated = list(generate(physics, 1 if physics in ("auau200", "pbpb5020") else 2, seed=3))
         for detector in detectors:
             events = simulate_events(generated, load_geometry(detector),
                                      np.random.default_rng(0))

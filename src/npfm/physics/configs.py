@@ -133,11 +133,4 @@ PYTHIA_CONFIGS: Mapping[str, PythiaConfig] = MappingProxyType({c.name: c for c i
         "ep_eic", "EIC neutral-current DIS, p 275 GeV (+z) x e 18 GeV (-z), no crossing angle",
         "EIC", "ep-NC-DIS", (*_DIS, "Beams:eA = 275.", "Beams:eB = 18."), _DIS_OPTIONS,
         dis_kinematics),
-    PythiaConfig(
-        "auau200", "Au+Au minimum bias at sqrt(s_NN) = 200 GeV, Pythia Angantyr", "RHIC",
-        "AuAu200-minbias",
-        # Pythia's precomputed Angantyr initialisation grid (20 GeV - 20 PeV) replaces the
-        # ~25 s fit of the nucleon-fluctuation model at start-up.
-        ("Beams:idA = 1000791970", "Beams:idB = 1000791970", "Beams:eCM = 200.",
-         "HeavyIon:mode = 1", "include = setups/InitDefaultAngantyr.cmnd")),
 )})

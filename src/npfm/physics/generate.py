@@ -18,12 +18,13 @@ import numpy as np
 from npfm.physics.configs import PYTHIA_CONFIGS, PythiaConfig
 from npfm.physics.fixed_target import FIXED_TARGET_CONFIGS
 from npfm.physics.gun import GunConfig
+from npfm.physics.heavy_ion import HEAVY_ION_CONFIGS
 from npfm.physics.overlay import BeamSpot, with_pileup
 from npfm.physics.pythia_source import check_seed, derived_seed
 from npfm.physics.record import GeneratedEvent
 
 CONFIGS: Mapping[str, PythiaConfig | GunConfig] = MappingProxyType(
-    {**PYTHIA_CONFIGS, **FIXED_TARGET_CONFIGS, "gun": GunConfig()})
+    {**PYTHIA_CONFIGS, **HEAVY_ION_CONFIGS, **FIXED_TARGET_CONFIGS, "gun": GunConfig()})
 COMMON_OPTIONS: Mapping[str, Any] = MappingProxyType({
     "pileup_mean": 0.0, "pileup_config": "pp200", "vertex_sigma_x": 0.0,
     "vertex_sigma_y": 0.0, "vertex_sigma_z": 0.0, "vertex_sigma_t": 0.0,

@@ -1,0 +1,45 @@
+"""Heavy-ion configurations: centrality option and central dN_ch/deta against data."""
+
+import numpy as np
+import pytest
+
+from npfm.physics import generate
+from npfm.physics.generate import CONFIGS, resolve_options
+from npfm.physics.heavy_ion import CENTRAL_B_MAX_FM, CENTRAL_DNDETA, dndeta_mid
+from npfm.physics.record import GeneratedEvent
+
+
+def test_b_max_option_sets_a_flat_impact_parameter_cut():
+    config = CONFIGS["pbpb5020"]
+    minbias = config.pythia_settings(resolve_options("pbpb5020", {}))
+    assert not any("bWidth" in s for s in minbias)
+    central = config.pythia_settings(resolve_options("pbpb5020", {"b_max_fm": 3.49}))
+    assert {"HeavyIon:bWidth = 3.49", "HeavyIon:bWidthCut = 1.0",
+            "HeavyIon:forceUnitWeight = on", "Beams:idA = 1000822080"} <= set(central)
+    assert CENTRAL_B_MAX_FM == {"pbpb5020": 3.49, "auau200": 3.3}
+    for bad in (-1.0, "3", True):
+        with pytest.raises(ValueError, match="b_max_fm must be a non-negative number"):
+            resolve_options("auau200", {"b_max_fm": bad})
+
+
+def test_dndeta_counts_final_charged_in_the_window():
+    eta = np.array([0.0, 0.4, -0.49, 0.6, 0.1, 0.2])
+    pt = np.ones_like(eta)
+    event = GeneratedEvent(
+        pdg=np.array([211, -211, 2212, 211, 22, 211]), charge=np.array([1, -1, 1, 1, 0, 1.]),
+        px=pt, py=np.zeros_like(pt), pz=np.sinh(eta), energy=np.cosh(eta) + 1,
+        mass=np.full(6, 0.14), vx=np.zeros(6), vy=np.zeros(6), vz=np.zeros(6),
+        vt=np.zeros(6), parent=np.full(6, -1), primary=np.ones(6, bool),
+        final=np.array([True, True, True, True, True, False]), info={})
+    assert dndeta_mid(event) == 3.0  # eta 0.6 outside, photon neutral, last not final
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "n"), [("auau200", 4), ("pbpb5020", 2)])
+def test_central_multiplicity_near_published(name, n):
+    """Central (0-5 %) events within 20 % of the measured dN_ch/deta (Angantyr has no
+    collective effects; measured: Au+Au -1 %, Pb+Pb -15 %, docs/simulation.md)."""
+    values = [dndeta_mid(e) for e in generate(name, n, seed=5,
+                                              b_max_fm=CENTRAL_B_MAX_FM[name])]
+    reference, _ = CENTRAL_DNDETA[name]
+    assert abs(np.mean(values) / reference - 1) < 0.20, values
