@@ -93,8 +93,8 @@ def test_unknown_field_is_rejected() -> None:
 
 def test_schema_checks_version_missing_column_and_type() -> None:
     table = events_to_table(_events(1))
-    with pytest.raises(NpfmError, match="schema version 3 but this npfm reads version 1 or 2"):
-        check_schema(table.schema.with_metadata({b"npfm.schema_version": b"3"}), "f.parquet")
+    with pytest.raises(NpfmError, match="schema version 4 but this npfm reads version 1 or 2 or 3"):
+        check_schema(table.schema.with_metadata({b"npfm.schema_version": b"4"}), "f.parquet")
     with pytest.raises(NpfmError, match="column hit_x: column missing"):
         check_schema(table.drop_columns(["hit_x"]).schema, "f.parquet")
     retyped = table.set_column(table.schema.get_field_index("run"), "run",

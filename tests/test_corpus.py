@@ -25,7 +25,7 @@ def _writer(path: Path, **kwargs) -> CorpusWriter:
 def test_layout_manifest_and_checksums(corpus_dir: Path, sample_table: pa.Table) -> None:
     corpus = Corpus.open(corpus_dir)
     m = corpus.manifest
-    assert m["schema_version"] == 2
+    assert m["schema_version"] == 3
     assert m["format"] == "npfm-corpus"
     assert [s["events"] for s in m["shards"]] == [40, 40, 20]
     assert m["events"] == 100

@@ -43,7 +43,7 @@ def cell_events() -> list[dict[str, Any]]:
 def test_cells_round_trip_and_load(tmp_path: Path, cell_events: list[dict[str, Any]],
                                    make_corpus: Callable[..., Path]) -> None:
     corpus = Corpus.open(make_corpus(tmp_path / "c", events_to_table(cell_events), 4))
-    assert corpus.manifest["schema_version"] == 2
+    assert corpus.manifest["schema_version"] == 3
     assert sum(s["cells"] for s in corpus.shards) == 6
     batch = next(iter(EventLoader(corpus, 6, group="cell")))
     assert batch.cu_seqlens.tolist() == [0, 0, 2, 2, 4, 4, 6]

@@ -70,16 +70,16 @@ def _flip_byte(corpus: Path) -> None:
 
 def _manifest_version(corpus: Path) -> None:
     manifest = json.loads((corpus / "manifest.json").read_text())
-    manifest["schema_version"] = 3
+    manifest["schema_version"] = 4
     (corpus / "manifest.json").write_text(json.dumps(manifest))
 
 
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "wrong schema version in shard": (
-        lambda c: _rewrite(c, lambda t: t, metadata={b"npfm.schema_version": b"3"}),
-        rf"{SHARD}: schema version 3 but this npfm reads version 1 or 2; fix: "),
+        lambda c: _rewrite(c, lambda t: t, metadata={b"npfm.schema_version": b"4"}),
+        rf"{SHARD}: schema version 4 but this npfm reads version 1 or 2 or 3; fix: "),
     "wrong schema version in manifest": (
-        _manifest_version, r"manifest.json: schema version 3 but this npfm reads version 1 or 2"),
+        _manifest_version, r"manifest.json: schema version 4 but this npfm reads version 1 or 2 or 3"),
     "missing column": (
         lambda c: _rewrite(c, lambda t: t.drop_columns(["hit_edep"])),
         rf"{SHARD} column hit_edep: column missing; fix: "),

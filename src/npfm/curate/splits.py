@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from npfm.events.checks import flat_with_rows
-from npfm.events.schema import BY_NAME, COLUMNS
+from npfm.events.schema import COLUMNS, column, extensions_in
 
 #: Columns that make up an event's content: everything measured or simulated, but not
 #: its bookkeeping (run/event numbers, split, generator seed, geometry version).
@@ -33,15 +33,16 @@ def _per_row(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def content_hashes(table: pa.Table) -> list[str]:
-    """sha256 (hex) of each event's content columns; a null column of a later schema
-    version is left out, so an event hashes (and splits) as under schema 1."""
+    """sha256 (hex) of each event's content columns and extension columns; a null column
+    of a later schema version is left out, so an event hashes (and splits) as under
+    schema 1."""
     flats = [(name, *_per_row(table.column(name).combine_chunks()))
-             for name in CONTENT_COLUMNS]
+             for name in (*CONTENT_COLUMNS, *extensions_in(table.column_names))]
     out = []
     for row in range(table.num_rows):
         digest = hashlib.sha256()
         for name, data, offsets, valid in flats:
-            if not valid[row] and BY_NAME[name].since > 1:
+            if not valid[row] and column(name).since > 1:
                 continue
             digest.update(name.encode() + (b"\x01" if valid[row] else b"\x00"))
             chunk = data[offsets[row]:offsets[row + 1]]

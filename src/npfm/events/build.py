@@ -3,6 +3,11 @@
 Each event is a mapping from column name (see ``schema.COLUMNS``) to a value: a scalar
 for event columns, an array-like for list columns (a 2-D ``(n, n_subsystems)`` array
 for ``*_nhits``), or ``None`` where the quantity was not measured.
+
+Extension columns (``hit_ext_<name>``, ``particle_ext_<name>``: whole numbers, one per
+hit or particle) are further keys; the reserved key ``extensions`` maps each of them to
+its description (required, the same in every event that gives it). An event without an
+extension that others have gets a null list.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ import numpy as np
 import pyarrow as pa
 
 from npfm.events.errors import NpfmError
-from npfm.events.schema import BY_NAME, COLUMNS, Column, arrow_schema
+from npfm.events.schema import (
+    BY_NAME,
+    COLUMNS,
+    EXTENSIONS_KEY,
+    Column,
+    arrow_schema,
+    extension_column,
+    is_extension,
+)
 
 #: The most characters of a bad value that an error message repeats.
 ECHO_CHARS = 80
@@ -27,14 +40,48 @@ _NUMPY_TYPES: dict[pa.DataType, type] = {
 
 
 def events_to_table(events: Sequence[Mapping[str, Any]], source: str = "events") -> pa.Table:
-    """Arrow table with the schema-v1 layout; unknown keys are an error."""
+    """Arrow table with the schema layout, extension columns last; unknown keys are an
+    error."""
+    described: dict[str, str] = {}
     for i, ev in enumerate(events):
-        unknown = set(ev) - BY_NAME.keys()
+        unknown = {k for k in set(ev) - BY_NAME.keys() - {EXTENSIONS_KEY}
+                   if not is_extension(k)}
         if unknown:
             raise NpfmError(f"{source} row {i}", f"unknown field(s) {sorted(unknown)}",
-                            "use the column names of docs/event-model.md")
-    arrays = [_column(col, [ev.get(col.name) for ev in events], source) for col in COLUMNS]
-    return pa.Table.from_arrays(arrays, schema=arrow_schema())
+                            "use the column names of docs/event-model.md (extension "
+                            "columns: hit_ext_<name>, particle_ext_<name>, name in a-z0-9_)")
+        _describe(ev, described, f"{source} row {i}")
+    extensions = [extension_column(n, described[n]) for n in sorted(described)]
+    for ext in extensions:
+        for i, ev in enumerate(events):
+            _check_integers(ev.get(ext.name), f"{source} row {i} column {ext.name}")
+    arrays = [_column(col, [ev.get(col.name) for ev in events], source)
+              for col in (*COLUMNS, *extensions)]
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(extensions=described))
+
+
+def _describe(event: Mapping[str, Any], described: dict[str, str], where: str) -> None:
+    """Collect the descriptions of the event's extension columns into ``described``."""
+    docs = event.get(EXTENSIONS_KEY) or {}
+    for name in (k for k in event if is_extension(k)):
+        doc = docs.get(name) if isinstance(docs, Mapping) else None
+        if not isinstance(doc, str) or not doc.strip():
+            raise NpfmError(f"{where} column {name}", "extension column without a "
+                            "description", f"describe it in the event's '{EXTENSIONS_KEY}' "
+                            f"mapping, e.g. {{'{name}': 'what the number means'}}")
+        if described.setdefault(name, doc) != doc:
+            raise NpfmError(f"{where} column {name}", "described differently in two events",
+                            "give one description per extension column")
+
+
+def _check_integers(value: Any, where: str) -> None:
+    """An extension value: whole numbers (an integer array), or None."""
+    if value is None:
+        return
+    array = np.asarray(value)
+    if array.size and array.dtype.kind not in "iub":
+        raise NpfmError(where, f"values of type {array.dtype} are not whole numbers",
+                        "extension columns hold integers (int64); convert or drop the column")
 
 
 def _column(col: Column, values: list[Any], source: str) -> pa.Array:

@@ -1,7 +1,9 @@
 """Schema and value checks of event tables; each failure is a one-line NpfmError.
 
 Checks, all vectorised over the table:
-- the schema version (1 or 2), and every column of that version present with its type;
+- the schema version (1, 2 or 3), and every column of that version present with its type;
+  from version 3, extension columns (``hit_ext_<name>``, ``particle_ext_<name>``) of
+  type list<int64>; any other column is refused;
 - required event fields non-null, vocabulary fields within their vocabulary;
 - within an event, all non-null lists of a group (hits, particles, objects) have the
   group's length, and anchors (e.g. hit x, y, z) are present whenever the group is;
@@ -23,11 +25,15 @@ from npfm.events.errors import NpfmError, locate
 from npfm.events.schema import (
     ANCHORS,
     COLUMNS,
+    EXTENSION_PATTERN,
+    EXTENSION_SINCE,
     GROUPS,
     READABLE_VERSIONS,
     SCHEMA_METADATA_KEY,
     Column,
     columns_of,
+    extension_column,
+    extensions_in,
     group_columns,
 )
 
@@ -37,7 +43,7 @@ _REBUILD = "rebuild the corpus with this npfm version (npfm validate names every
 
 
 def readable_versions() -> str:
-    """The schema versions this npfm reads, for messages: ``1 or 2``."""
+    """The schema versions this npfm reads, for messages: ``1 or 2 or 3``."""
     return " or ".join(map(str, READABLE_VERSIONS))
 
 
@@ -63,8 +69,19 @@ def check_schema(schema: pa.Schema, where: str) -> int:
             raise NpfmError(locate(where, column=col.name), f"type {schema.field(idx).type}, "
                             f"expected {col.arrow_type}", _REBUILD)
     extra = set(schema.names) - {c.name for c in expected}
+    if version >= EXTENSION_SINCE:
+        for name in extensions_in(list(extra)):
+            extra.discard(name)
+            found = _plain(schema.field(name).type)
+            if not found.equals(extension_column(name).arrow_type):
+                raise NpfmError(locate(where, column=name), f"extension column of type "
+                                f"{found}, expected list<int64>", "store whole numbers")
     if extra:
-        raise NpfmError(where, f"unexpected column(s) {sorted(extra)}", _REBUILD)
+        fix = _REBUILD if version >= EXTENSION_SINCE else \
+            "extension columns need schema 3: rebuild the corpus with this npfm version"
+        raise NpfmError(where, f"unexpected column(s) {sorted(extra)[:5]}", fix + (
+            f" (extension columns are named {EXTENSION_PATTERN.pattern})"
+            if version >= EXTENSION_SINCE else ""))
     return version
 
 
@@ -184,7 +201,9 @@ def _check_group(arrays: dict[str, pa.Array], n_rows: int, group: str, where: st
         return np.zeros(n_rows, dtype=np.int64)
     first = arrays[anchor]
     size = _lengths(first)
-    for col in group_columns(group):
+    extensions = [extension_column(n) for n in extensions_in(list(arrays))
+                  if n.startswith(f"{group}_ext_")]
+    for col in (*group_columns(group), *extensions):
         if col.name not in arrays:
             continue
         arr = arrays[col.name]

@@ -13,8 +13,13 @@ import pyarrow.parquet as pq
 
 from npfm.events.checks import check_table, readable_versions
 from npfm.events.errors import NpfmError, locate
-from npfm.events.manifest import check_manifest, check_shard_paths, check_totals
-from npfm.events.schema import READABLE_VERSIONS
+from npfm.events.manifest import (
+    check_extensions,
+    check_manifest,
+    check_shard_paths,
+    check_totals,
+)
+from npfm.events.schema import COLUMNS, READABLE_VERSIONS, extensions_in
 from npfm.events.shards import iter_row_groups, open_shard, read_json, sha256_file
 from npfm.events.writer import FORMAT, MANIFEST, PROGRESS
 
@@ -55,8 +60,19 @@ class Corpus:
                             "release that wrote the corpus, or rebuild it with this one")
         checked = check_manifest(manifest, where)
         check_totals(checked, where)
+        check_extensions(checked, where)
         check_shard_paths(path, checked, where)
         return cls(path, manifest)
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """Declared extension columns (schema 3) -> description; {} for older corpora."""
+        return {n: e["description"] for n, e in self.manifest.get("extensions", {}).items()}
+
+    @property
+    def column_names(self) -> list[str]:
+        """Every column a read returns: the schema's, then the declared extensions."""
+        return [c.name for c in COLUMNS] + sorted(self.extensions)
 
     @property
     def shards(self) -> list[dict[str, Any]]:
@@ -101,7 +117,9 @@ class Corpus:
 
     def iter_tables(self, columns: list[str] | None = None, verify: bool = True
                     ) -> Iterator[pa.Table]:
-        """Row groups of every shard in manifest order."""
+        """Row groups of every shard in manifest order, each with the same columns
+        (default ``column_names``: an extension a shard lacks reads as null)."""
+        columns = self.column_names if columns is None else columns
         for entry in self.shards:
             pf = self.open_shard(entry, verify)
             yield from iter_row_groups(self.shard_path(entry), pf, columns)
@@ -139,6 +157,11 @@ class Corpus:
         for entry in self.shards:
             shard = self.shard_path(entry)
             pf = self.open_shard(entry)
+            undeclared = set(extensions_in(pf.schema_arrow.names)) - set(self.extensions)
+            if undeclared:
+                raise NpfmError(str(shard), f"extension column(s) {sorted(undeclared)} not "
+                                "declared in the manifest", "rebuild the corpus (the writer "
+                                "declares every extension it writes)")
             counts = dict.fromkeys(totals, 0)
             for table in iter_row_groups(shard, pf):
                 check_table(table, str(shard), row_offset=counts["events"])

@@ -27,7 +27,7 @@ from npfm.events import vocabulary
 from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
-from npfm.events.schema import ANCHORS, BY_NAME, group_columns
+from npfm.events.schema import ANCHORS, BY_NAME, column, group_columns
 from npfm.events.shards import iter_row_groups
 
 IGNORE_INDEX = -100
@@ -134,6 +134,7 @@ class EventLoader(IterableDataset):
         if group not in ANCHORS:
             raise NpfmError(f"group {group!r}", "unknown group", f"use {', '.join(ANCHORS)}")
         flat = [c.name for c in group_columns(group) if not pa.types.is_list(c.type)]
+        flat += [n for n in corpus.extensions if n.startswith(f"{group}_ext_")]
         default = DEFAULT_HIT_COLUMNS if group == "hit" else tuple(flat)
         self.columns = tuple(columns) if columns is not None else default
         for name in self.columns:
@@ -157,8 +158,8 @@ class EventLoader(IterableDataset):
         if self.selected is not None:
             needed.add("hit_subsystem")
         self._read = sorted(needed | {"run", "event", *self.event_columns})
-        self._dict = [f"{n}.list.element" for n in self._read if BY_NAME[n].vocabulary
-                      and BY_NAME[n].level != "event" and pa.types.is_string(BY_NAME[n].type)]
+        self._dict = [f"{n}.list.element" for n in self._read if column(n).vocabulary
+                      and column(n).level != "event" and pa.types.is_string(column(n).type)]
 
     def set_epoch(self, epoch: int) -> None:
         """Change the shuffle order (call once per epoch, as with DistributedSampler)."""
@@ -210,7 +211,7 @@ class EventLoader(IterableDataset):
     def _convert(self, table: pa.Table) -> _Chunk:
         anchor = table.column(ANCHORS[self.group][0]).combine_chunks()
         counts = np.asarray(pc.list_value_length(anchor).fill_null(0), dtype=np.int64)
-        fields = {n: _flat(table.column(n).combine_chunks(), counts, BY_NAME[n].vocabulary)
+        fields = {n: _flat(table.column(n).combine_chunks(), counts, column(n).vocabulary)
                   for n in self.columns}
         if self.selected is not None:
             sub = _flat(table.column("hit_subsystem").combine_chunks(), counts, "subsystems")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from npfm.events.errors import NpfmError
+from npfm.events.schema import EXTENSION_PATTERN
 
 _REBUILD = "rebuild the corpus; the manifest was edited or damaged"
 
@@ -30,6 +31,14 @@ class ShardEntry(BaseModel):
     objects: StrictInt = Field(ge=0)
 
 
+class ExtensionEntry(BaseModel):
+    """A declared extension column (schema 3): its group, type and description."""
+
+    group: StrictStr = Field(pattern=r"^(hit|particle)$")
+    type: StrictStr = Field(pattern=r"^int64$")
+    description: StrictStr = Field(min_length=1)
+
+
 class Manifest(BaseModel):
     """The top level of ``manifest.json``; further keys (citation, files, ...) pass."""
 
@@ -43,6 +52,7 @@ class Manifest(BaseModel):
     objects: StrictInt = Field(ge=0)
     bytes: StrictInt = Field(ge=0)
     files: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    extensions: dict[StrictStr, ExtensionEntry] = Field(default_factory=dict)
     shards: list[ShardEntry]
 
 
@@ -77,6 +87,16 @@ def inside(root: Path, relative: str, where: str) -> Path:
         raise NpfmError(where, f"path {relative[:80]!r} resolves outside the corpus (a "
                         "symbolic link)", "replace the link by the shard file itself")
     return path
+
+
+def check_extensions(manifest: Manifest, where: str) -> None:
+    """Declared extension names well formed and in their declared group."""
+    for name, entry in manifest.extensions.items():
+        found = EXTENSION_PATTERN.fullmatch(name)
+        if found is None or found[1] != entry.group:
+            raise NpfmError(f"{where} key extensions.{name[:80]}", "not an extension column "
+                            f"name of group {entry.group} ({EXTENSION_PATTERN.pattern})",
+                            _REBUILD)
 
 
 def check_totals(manifest: Manifest, where: str) -> None:

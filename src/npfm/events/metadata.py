@@ -21,7 +21,7 @@ import pyarrow as pa
 from prov.model import ProvDocument
 
 import npfm
-from npfm.events.schema import COLUMNS, SCHEMA_VERSION, Column, group_columns
+from npfm.events.schema import COLUMNS, SCHEMA_VERSION, Column, extension_column, group_columns
 
 #: Record set of each schema-2 group (a cell's truth and waveforms index its cells).
 GROUP_RECORD_SETS = {"cell": "cells", "cell_truth": "cell_truth", "waveform": "waveforms",
@@ -132,8 +132,9 @@ def _field(col: Column, record_set: str = "events") -> dict[str, Any]:
 
 
 def croissant(citation: Citation, shards: list[dict[str, Any]], provenance: Provenance,
-              n_events: int) -> dict[str, Any]:
-    """Croissant 1.1 JSON-LD describing the shards and the ``events`` record set."""
+              n_events: int, extensions: dict[str, str] | None = None) -> dict[str, Any]:
+    """Croissant 1.1 JSON-LD describing the shards and the ``events`` record set;
+    ``extensions`` (column -> description) are repeated fields of ``events``."""
     files: list[dict[str, Any]] = [
         {"@type": "cr:FileObject", "@id": Path(s["path"]).stem, "name": Path(s["path"]).name,
          "contentUrl": s["path"], "encodingFormat": "application/x-parquet",
@@ -145,6 +146,7 @@ def croissant(citation: Citation, shards: list[dict[str, Any]], provenance: Prov
     fields = [_field(c) for c in COLUMNS if not pa.types.is_list(c.type)
               and c.level not in GROUP_RECORD_SETS]
     fields.append(_field(next(c for c in COLUMNS if c.name == "subsystems")))
+    fields += [_field(extension_column(n, d)) for n, d in sorted((extensions or {}).items())]
     keys = [c for c in COLUMNS if c.name in ("run", "event")]
     groups = [{"@type": "cr:RecordSet", "@id": name, "name": name, "key": [
         {"@id": f"{name}/run"}, {"@id": f"{name}/event"}],

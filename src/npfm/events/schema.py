@@ -1,9 +1,14 @@
-"""Event-model schema version 2: one Parquet row per event, list columns per hit,
+"""Event-model schema version 3: one Parquet row per event, list columns per hit,
 truth particle, reconstructed object, calorimeter cell (with its truth contributions) and
 readout waveform (with its samples).
 
 Version 2 added the ``cell``, ``cell_truth``, ``waveform`` and ``sample`` groups
 (``Column.since`` = 2); a version-1 shard reads unchanged, its missing columns null.
+Version 3 adds extension columns: optional integer lists ``hit_ext_<name>`` and
+``particle_ext_<name>`` (one value per hit or particle) that keep a source's own integer
+fields (TrackML ``volume_id``, ALEPH truth ``pwflag``) uninterpreted; each carries its
+description in the Arrow field metadata and is declared in the manifest. Older shards
+have none and read unchanged.
 
 Units: length cm, time ns, energy and momentum GeV (GeV/c), magnetic field tesla.
 A field that was not measured is null (a null list for a whole event, or a null
@@ -12,14 +17,26 @@ element), never zero. ``docs/event-model.md`` describes every column.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Versions this npfm reads (older ones through ``migrate``: missing columns are null).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 SCHEMA_METADATA_KEY = b"npfm.schema_version"
+#: Extension columns (schema 3): ``<group>_ext_<name>``, name lower-case, at most 32
+#: characters; values int64, one per element of the group.
+EXTENSION_GROUPS = ("hit", "particle")
+EXTENSION_PATTERN = re.compile(r"^(hit|particle)_ext_([a-z][a-z0-9_]{0,31})$")
+EXTENSION_SINCE = 3
+#: Arrow field-metadata key of an extension column's description.
+DESCRIPTION_KEY = b"npfm.description"
+#: Reserved key of an event mapping (``build.events_to_table``): {column: description}
+#: of the extension columns the mapping holds.
+EXTENSIONS_KEY = "extensions"
 
 #: Groups of list columns; within one event, every non-null list of a group has the
 #: same length (the number of hits, particles, objects, cells, ...).
@@ -186,28 +203,68 @@ def group_columns(group: str) -> tuple[Column, ...]:
     return tuple(c for c in COLUMNS if c.level == group)
 
 
+def is_extension(name: str) -> bool:
+    """Whether ``name`` is a well-formed extension column name."""
+    return EXTENSION_PATTERN.fullmatch(name) is not None
+
+
+def extension_column(name: str, description: str = "") -> Column:
+    """The ``Column`` of extension ``name`` (int64 per hit or particle)."""
+    found = EXTENSION_PATTERN.fullmatch(name)
+    assert found is not None, f"{name!r} is not an extension column name"
+    return Column(name, pa.int64(), found[1], "", description or "extension column",
+                  since=EXTENSION_SINCE)
+
+
+def column(name: str) -> Column:
+    """A schema column or an extension column by name (KeyError for neither)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if is_extension(name):
+        return extension_column(name)
+    raise KeyError(name)
+
+
+def extensions_in(names: list[str]) -> list[str]:
+    """The extension column names among ``names``, sorted."""
+    return sorted(n for n in names if is_extension(n))
+
+
+def descriptions(schema: pa.Schema) -> dict[str, str]:
+    """Extension column -> description, from a table's field metadata."""
+    return {n: (schema.field(n).metadata or {}).get(DESCRIPTION_KEY, b"").decode()
+            for n in extensions_in(schema.names)}
+
+
 def columns_of(version: int) -> tuple[Column, ...]:
     """The columns a shard of schema ``version`` holds."""
     return tuple(c for c in COLUMNS if c.since <= version)
 
 
-def arrow_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
-    """The Parquet/Arrow schema of a shard, with the schema version in its metadata."""
+def arrow_schema(version: int = SCHEMA_VERSION,
+                 extensions: Mapping[str, str] | None = None) -> pa.Schema:
+    """The Parquet/Arrow schema of a shard, with the schema version in its metadata;
+    ``extensions``: extension column -> description, appended in name order."""
     fields = [pa.field(c.name, c.arrow_type, nullable=not c.required)
               for c in columns_of(version)]
+    fields += [pa.field(n, extension_column(n).arrow_type,
+                        metadata={DESCRIPTION_KEY: (extensions or {})[n].encode()})
+               for n in sorted(extensions or {})]
     return pa.schema(fields, metadata={SCHEMA_METADATA_KEY: str(version).encode()})
 
 
 def migrate(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
     """A table read from an older shard with the missing (newer) columns added as nulls,
-    in schema order; ``columns``: the selection read (default every column)."""
-    wanted = [c.name for c in COLUMNS] if columns is None else columns
+    in schema order; ``columns``: the selection read (default every column, with the
+    table's extension columns after them). An extension a shard lacks reads as null."""
+    wanted = [c.name for c in COLUMNS] + extensions_in(table.column_names) \
+        if columns is None else columns
     missing = [n for n in wanted if n not in table.column_names]
     if not missing:
         return table
     for name in missing:
-        table = table.append_column(pa.field(name, BY_NAME[name].arrow_type),
-                                    pa.nulls(table.num_rows, BY_NAME[name].arrow_type))
+        table = table.append_column(pa.field(name, column(name).arrow_type),
+                                    pa.nulls(table.num_rows, column(name).arrow_type))
     return table.select(wanted)
 
 

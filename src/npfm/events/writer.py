@@ -31,7 +31,7 @@ from npfm.events import metadata
 from npfm.events.checks import check_schema, check_table
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
-from npfm.events.schema import SCHEMA_VERSION, arrow_schema, migrate
+from npfm.events.schema import SCHEMA_VERSION, arrow_schema, descriptions, migrate
 from npfm.events.shards import atomic_write_json, read_json, sha256_file, write_shard
 
 MANIFEST, PROGRESS = "manifest.json", ".progress.json"
@@ -71,15 +71,33 @@ def write_indexed_shard(corpus: Path, index: int, table: pa.Table,
     check_schema(table.schema, source)
     check_table(table, source)
     rel = shard_name(index)
-    write_shard(Path(corpus) / rel, migrate(table).cast(arrow_schema()))
+    extensions = descriptions(table.schema)
+    write_shard(Path(corpus) / rel, _upgraded(table))
     return {
         "index": index, "path": rel, "sha256": sha256_file(Path(corpus) / rel),
         "bytes": (Path(corpus) / rel).stat().st_size, "events": table.num_rows,
         "hits": _count(table, "hit_x"), "particles": _count(table, "particle_pdg"),
         "objects": _count(table, "object_px"), "splits": _value_counts(table, "split"),
         "cells": _count(migrate(table, ["cell_energy"]), "cell_energy"),
-        "experiments": _value_counts(table, "experiment"),
+        "experiments": _value_counts(table, "experiment"), "extensions": extensions,
     }
+
+
+def _upgraded(table: pa.Table) -> pa.Table:
+    """The table in this version's layout (older versions: missing columns null),
+    extension columns and their descriptions kept."""
+    return migrate(table).cast(arrow_schema(extensions=descriptions(table.schema)))
+
+
+def declared_extensions(shards: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The manifest's ``extensions``: column -> group, type and description (the first
+    shard's) over all shards."""
+    out: dict[str, dict[str, str]] = {}
+    for entry in shards:
+        for name, doc in sorted(entry.get("extensions", {}).items()):
+            out.setdefault(name, {"group": name.split("_ext_")[0], "type": "int64",
+                                  "description": doc})
+    return out
 
 
 class CorpusWriter:
@@ -166,13 +184,14 @@ class CorpusWriter:
         """Validate a table of events and buffer it; full shards are written at once."""
         check_schema(table.schema, source)
         check_table(table, source)
-        self._buffer.append(migrate(table).cast(arrow_schema()))  # older versions: upgraded
+        self._buffer.append(_upgraded(table))
         self._buffered += table.num_rows
         while self._buffered >= self.shard_events:
             self._flush(self.shard_events)
 
     def _flush(self, n_rows: int) -> None:
-        table = pa.concat_tables(self._buffer).combine_chunks()
+        # Tables with other extension columns: the missing ones null.
+        table = pa.concat_tables(self._buffer, promote_options="default").combine_chunks()
         head, rest = table.slice(0, n_rows), table.slice(n_rows)
         self._buffer, self._buffered = ([rest] if rest.num_rows else []), rest.num_rows
         index = self._prefix()
@@ -198,8 +217,10 @@ class CorpusWriter:
         ended = _now()
         files = {"croissant": "croissant.json", "datacite": "datacite.json",
                  "provenance": "prov.json", **(extra_files or {})}
+        extensions = declared_extensions(shards)
         atomic_write_json(self.path / files["croissant"], metadata.croissant(
-            self.citation, shards, self.provenance, totals["events"]))
+            self.citation, shards, self.provenance, totals["events"],
+            {n: e["description"] for n, e in extensions.items()}))
         atomic_write_json(self.path / files["datacite"],
                           metadata.datacite(self.citation, totals["events"]))
         atomic_write_json(self.path / files["provenance"], metadata.prov(
@@ -208,7 +229,7 @@ class CorpusWriter:
             "format": FORMAT, "schema_version": SCHEMA_VERSION, "name": self.name,
             "created": ended, "code_version": metadata.code_version(), **totals,
             "citation": metadata.citation_dict(self.citation), "files": files,
-            "shards": shards,
+            "extensions": extensions, "shards": shards,
         }
         atomic_write_json(self.path / MANIFEST, manifest)
         (self.path / PROGRESS).unlink(missing_ok=True)
