@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors import kernels
+
 Array = npt.NDArray[np.float64]
 
 #: Speed of light in cm/ns (exact: SI definition of the metre).
@@ -35,6 +37,9 @@ def cylinder_crossing(x: Array, y: Array, px: Array, py: Array, kappa: Array, ra
     (stable for kappa -> 0). Solutions repeat every turn (2 pi / |kappa|). Returns inf
     where the circle never reaches ``radius`` (or ``radius`` is NaN).
     """
+    if kernels.compiled() and np.ndim(radius) == 2 and np.ndim(x) == 1:  # (m, n) radii
+        args, disc = kernels.crossing_arguments(x, y, px, py, kappa, radius)
+        return kernels.crossing_lengths(np.arctan2(args[0], args[1]), disc, kappa, tol)
     with np.errstate(invalid="ignore", divide="ignore"):
         pt = np.hypot(px, py)
         a = (x * px + y * py) / pt

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors import kernels
 from npfm.detectors.field import field_along
 from npfm.detectors.helix import C_CM_NS, advance, curvature, cylinder_crossing
 from npfm.detectors.material import MIN_BETA_GAMMA, bethe_mean, highland, scatter
@@ -103,6 +104,14 @@ def _first_order(cross: Array, x: Array, y: Array, px: Array, py: Array, pz: Arr
     of the helix offset R; all sums over j run as prefix sums. Each point then slides
     along the track back onto its cylinder.
     """
+    if kernels.compiled():  # the same arithmetic in one compiled pass
+        psi = kappa * cross[5]
+        normal = rng.standard_normal((2, *psi.shape))
+        small = np.abs(psi) < 0.1
+        powers = np.zeros((2, *psi.shape))  # psi^3, psi^5 where the series needs them
+        powers[0, small], powers[1, small] = psi[small] ** 3, psi[small] ** 5
+        return kernels.first_order(cross, x, y, px, py, pz, kappa, length, theta0, dp,
+                                   normal, powers[0], powers[1])
     cx, cy, cz, cpx, cpy, s = cross
     rank = np.arange(len(s))[:, None]
     pt = np.hypot(px, py)

@@ -1,0 +1,160 @@
+"""Compiled (numba) loops for the hottest array passes of the simulation, optional.
+
+Each kernel fuses a chain of NumPy passes into one loop over the elements and performs the
+same IEEE operations in the same order (``fastmath`` off, no contraction into fused
+multiply-adds, NumPy's error model), so its results equal the NumPy code bit for bit.
+Functions whose NumPy implementation differs in the last bit from the C library's on this
+kind of CPU (NumPy dispatches ``log``, ``exp``, ``arctan2`` and ``power`` to its own SIMD
+routines) stay outside the kernels: callers compute them with NumPy and pass the results
+in. ``sin``, ``cos``, ``sqrt``, ``hypot``, ``floor`` and ``mod`` are the same in both.
+
+``numba`` is the optional extra ``npfm[fast]``; without it AVAILABLE is False and the
+callers keep their NumPy code. ``backend("numpy")`` forces the NumPy code (tests compare
+the two). Compiled once and cached in ``__pycache__``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+AVAILABLE = importlib.util.find_spec("numba") is not None  # the optional extra npfm[fast]
+BACKENDS = ("auto", "numpy", "numba")
+_backend = ["auto"]
+if AVAILABLE:
+    from numba import njit
+
+
+def _jit(func: Callable[..., Any]) -> Any:
+    """numba.njit (cached, IEEE arithmetic, NumPy's division semantics) when numba is
+    installed, else the function."""
+    if not AVAILABLE:
+        return func
+    return njit(cache=True, fastmath=False, error_model="numpy")(func)
+
+
+@contextmanager
+def backend(name: str) -> Iterator[None]:
+    """Within the block the simulation uses ``name``: "auto" (compiled when numba is
+    installed), "numpy" or "numba" (an error without numba)."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {name!r}")
+    if name == "numba" and not AVAILABLE:
+        raise RuntimeError("the compiled kernels need numba (pip install 'npfm[fast]')")
+    previous, _backend[0] = _backend[0], name
+    try:
+        yield
+    finally:
+        _backend[0] = previous
+
+
+def compiled() -> bool:
+    """Whether the simulation runs its compiled kernels now."""
+    return AVAILABLE and _backend[0] != "numpy"
+
+
+@_jit
+def first_order(cross: Array, x: Array, y: Array, px: Array, py: Array, pz: Array,
+                kappa: Array, length: npt.NDArray[np.int64], theta0: Array, dp: Array,
+                normal: Array, cube: Array, fifth: Array) -> Array:
+    """``propagate._first_order`` for given standard normals ``normal`` (2, k, n) and
+    psi^3, psi^5 (psi = kappa s, computed by NumPy): one pass per particle over its k
+    crossings, the prefix sums carried in registers."""
+    k, n = cross.shape[1], cross.shape[2]
+    out = np.empty((6, k, n))
+    two_pi, eps = 2.0 * np.pi, np.finfo(np.float64).eps
+    for i in range(n):
+        pt = np.hypot(px[i], py[i])
+        p = np.hypot(pt, pz[i])
+        slope, dip, kap = pz[i] / pt, p / pt, kappa[i]
+        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = 0.0  # cumulative sums of the terms
+        for j in range(k):
+            cx, cy, cz, cpx, cpy, s = (cross[0, j, i], cross[1, j, i], cross[2, j, i],
+                                       cross[3, j, i], cross[4, j, i], cross[5, j, i])
+            lin = 1.0 if j < length[i] - 1 else 0.0
+            kink0 = normal[0, j, i] * theta0[j, i] * lin
+            kink1 = normal[1, j, i] * theta0[j, i] * lin
+            dp_lin = dp[j, i] * lin
+            dphi, dslope = kink0 * dip, kink1 * dip * dip
+            dkappa = kap * (dp_lin / p + slope * kink1)
+            rx, ry = cx - x[i], cy - y[i]
+            psi = kap * s
+            arg = np.pi * (psi / two_pi)  # np.sinc(psi / 2 pi)
+            arg = arg if arg != 0.0 else eps
+            sinc = np.sin(arg) / arg
+            f = 0.5 * s * s * (sinc * sinc)
+            if np.abs(psi) < 0.1:
+                ratio = psi / 6.0 - cube[j, i] / 120.0 + fifth[j, i] / 5040.0
+            else:
+                ratio = (psi - np.sin(psi)) / (psi * psi)
+            g = s * s * ratio
+            qx, qy = (f * px[i] - g * py[i]) / pt, (f * py[i] + g * px[i]) / pt
+            t0, t1, t2, t3, t4 = dphi, dphi * rx, dphi * ry, dkappa, dkappa * s
+            t5, t6, t7, t8, t9 = dkappa * qx, dkappa * qy, dslope, dslope * s, dp_lin
+            c0, c1, c2, c3, c4 = c0 + t0, c1 + t1, c2 + t2, c3 + t3, c4 + t4
+            c5, c6, c7, c8, c9 = c5 + t5, c6 + t6, c7 + t7, c8 + t8, c9 + t9
+            phi_sum, phi_rx, phi_ry, kap_sum, kap_s = c0 - t0, c1 - t1, c2 - t2, c3 - t3, c4 - t4
+            kap_qx, kap_qy, slope_sum, slope_s, dp_sum = c5 - t5, c6 - t6, c7 - t7, c8 - t8, c9 - t9
+            wx = rx * phi_sum - phi_rx + rx * (s * kap_sum - kap_s) - qx * kap_sum + kap_qx
+            wy = ry * phi_sum - phi_ry + ry * (s * kap_sum - kap_s) - qy * kap_sum + kap_qy
+            radial = cx * cpx + cy * cpy
+            slide = (wy * cx - wx * cy) * pt / radial if j > 0 else 0.0
+            omega = phi_sum + s * kap_sum - kap_s + kap * slide
+            slope_k = slope + slope_sum
+            pt_k = (p - dp_sum) / np.sqrt(1.0 + slope_k * slope_k)
+            cos_o, sin_o = np.cos(omega) * pt_k / pt, np.sin(omega) * pt_k / pt
+            out[0, j, i] = cx - wy + cpx / pt * slide
+            out[1, j, i] = cy + wx + cpy / pt * slide
+            out[2, j, i] = cz + s * slope_sum - slope_s + slope * slide
+            out[3, j, i] = cos_o * cpx - sin_o * cpy
+            out[4, j, i] = sin_o * cpx + cos_o * cpy
+            out[5, j, i] = slope_k * pt_k
+    return out
+
+
+@_jit
+def crossing_arguments(x: Array, y: Array, px: Array, py: Array, kappa: Array,
+                       radius: Array) -> tuple[Array, Array]:
+    """The arguments (y, x) of the two arctan2 of ``helix.cylinder_crossing`` for radii
+    (m, n) of particles (n): shape (2, 2, m, n), and the discriminant (m, n)."""
+    m, n = radius.shape
+    args, disc = np.empty((2, 2, m, n)), np.empty((m, n))
+    for i in range(n):
+        pt = np.hypot(px[i], py[i])
+        a = (x[i] * px[i] + y[i] * py[i]) / pt
+        b = (y[i] * px[i] - x[i] * py[i]) / pt
+        for j in range(m):
+            delta = radius[j, i] * radius[j, i] - (x[i] * x[i] + y[i] * y[i])
+            quad = 1.0 + kappa[i] * b - 0.25 * kappa[i] * kappa[i] * delta
+            d = disc[j, i] = a * a + quad * delta
+            q = -(a + np.copysign(np.sqrt(d), a))
+            args[0, 0, j, i], args[1, 0, j, i] = kappa[i] * q, 2.0 * quad
+            args[0, 1, j, i], args[1, 1, j, i] = -kappa[i] * delta, 2.0 * q
+    return args, disc
+
+
+@_jit
+def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Array:
+    """``helix.cylinder_crossing`` from the arctan2 of ``crossing_arguments``."""
+    m, n = disc.shape
+    s = np.empty((m, n))
+    for i in range(n):
+        period, two_over_kappa = 2.0 * np.pi / np.abs(kappa[i]), 2.0 / kappa[i]
+        for j in range(m):
+            s1 = np.mod(angle[0, j, i] * two_over_kappa, period)
+            s2 = np.mod(angle[1, j, i] * two_over_kappa, period)
+            s1 += period * (1.0 if s1 <= tol else 0.0)
+            s2 += period * (1.0 if s2 <= tol else 0.0)
+            if not disc[j, i] >= 0.0:
+                s[j, i] = np.inf
+            elif s1 != s1 or s2 != s2:  # np.minimum propagates NaN
+                s[j, i] = np.nan
+            else:
+                s[j, i] = min(s1, s2)
+    return s
