@@ -4,7 +4,7 @@ checked here, so that every error names the mapping file and the key."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import yaml
 
 from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
-from npfm.events.schema import BY_NAME
+from npfm.events.schema import BY_NAME, EXTENSION_PATTERN
 from npfm.events.units import factor
 
 #: key -> (event-model column, unit dimension or the Arrow type it is read as).
@@ -33,8 +33,9 @@ PARTICLE_KEYS: dict[str, tuple[str, str]] = {
 }
 _REQUIRED = {"hits": ("event", "x", "y", "z"), "particles": ("event", "key", "pdg")}
 _SECTION_KEYS = {"hits": {"file", "sorted", "columns", "units", "subsystem", "max_extent_cm",
-                          "event_from_name", "noise_key"},
-                 "particles": {"file", "sorted", "columns", "units", "event_from_name"}}
+                          "event_from_name", "noise_key", "extra_columns"},
+                 "particles": {"file", "sorted", "columns", "units", "event_from_name",
+                               "extra_columns"}}
 _TYPES = {"int64": pa.int64(), "string": pa.string()}
 _NOT_NULL = {"event", "x", "y", "z", "key", "pdg"}
 #: Default largest |x|, |y|, |z| of a hit, cm: the half-length of the largest collider
@@ -59,6 +60,14 @@ class TableSpec:
     max_extent: float = MAX_EXTENT_CM
     event_pattern: re.Pattern[str] | None = None  # the event id from the file name
     noise_key: int | None = None  # a particle key that marks noise hits
+    #: Extension columns: name -> (file column, description); stored as
+    #: ``hit_ext_<name>`` / ``particle_ext_<name>``.
+    extra: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """``hit`` or ``particle``: the event-model group of the rows."""
+        return "hit" if self.section == "hits" else "particle"
 
     @property
     def path(self) -> Path:
@@ -136,7 +145,34 @@ def _spec(raw: Any, section: str, keys: dict[str, tuple[str, str]], path: Path) 
                    "give the file's path relative to the mapping file")
     return TableSpec(section, path.parent / file if file else None, bool(raw.get("sorted", True)),
                      {k: str(v) for k, v in columns.items()}, scale, subsystem, float(extent),
-                     pattern, noise)
+                     pattern, noise, _extra(raw.get("extra_columns"), section, where))
+
+
+def _extra(raw: Any, section: str, where: str) -> dict[str, tuple[str, str]]:
+    """``extra_columns``: name -> file column, or name -> {column, description}."""
+    if raw is None:
+        return {}
+    group = "hit" if section == "hits" else "particle"
+    if not isinstance(raw, dict):
+        raise _bad(f"{where}.extra_columns", "not a mapping",
+                   "write name: file column pairs, e.g. {volume_id: volume_id}")
+    out = {}
+    for name, value in raw.items():
+        key = f"{where}.extra_columns.{str(name)[:ECHO_CHARS]}"
+        if EXTENSION_PATTERN.fullmatch(f"{group}_ext_{name}") is None:
+            raise _bad(key, "not a valid extension name", "use lower-case letters, digits "
+                       "and _, starting with a letter, at most 32 characters")
+        spec = value if isinstance(value, dict) else {"column": value}
+        spec = _dict(spec, key, {"column", "description"})
+        column, doc = spec.get("column"), spec.get("description")
+        if not isinstance(column, str) or not column:
+            raise _bad(key, f"{str(column)[:ECHO_CHARS]!r} is not a column name",
+                       "give the file column, e.g. volume_id: volume_id")
+        if doc is not None and not (isinstance(doc, str) and doc.strip()):
+            raise _bad(f"{key}.description", "not a text", "describe what the number means")
+        out[str(name)] = (column, doc or f"integer column {column!r} of the {section} table, "
+                          "as given")
+    return out
 
 
 def _pattern(raw: Any, where: str) -> re.Pattern[str] | None:

@@ -24,7 +24,11 @@ event id from the file name (a regular expression whose first group is the id) i
 of an event column, and ``file`` may then be a glob pattern (``event*-hits.csv.gz``: one
 mapping for a directory of per-event files); ``hits.noise_key: 0`` marks hits of that
 particle key as noise; ``hits.max_extent_cm`` (default 2,500) bounds |x|, |y|, |z| to
-catch unit slips.
+catch unit slips; ``extra_columns: {volume_id: volume_id, module_id: module_id}`` (in
+``hits`` or ``particles``; a value may also be ``{column: ..., description: ...}``) keeps
+further integer columns without loss as extension columns ``hit_ext_<name>`` /
+``particle_ext_<name>`` (docs/event-model.md); a missing, empty or non-integer cell is
+refused naming the file, line and column.
 
 Required: ``hits.columns`` event, x, y, z; ``particles.columns`` event, key, pdg; a unit
 for every mapped quantity (``npfm.events.units``); ``event`` facility, experiment and
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -53,7 +58,9 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from npfm.events import vocabulary
+from npfm.events.errors import NpfmError
 from npfm.events.labels import hit_labels
+from npfm.events.schema import EXTENSIONS_KEY
 from npfm.formats.hit_mapping import (
     _NOT_NULL,
     _TYPES,
@@ -90,9 +97,13 @@ def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
     path = spec.path
     if not path.is_file():
         raise _bad(str(path), "file not found", f"check {spec.section}.file in {mapping}")
-    wanted = {col: key for key, col in spec.columns.items()}
     kinds = PARTICLE_KEYS if spec.section == "particles" else HIT_KEYS
-    types = {col: _TYPES.get(kinds[key][1], pa.float64()) for col, key in wanted.items()}
+    keys = {f"columns.{k}": c for k, c in spec.columns.items()} | {
+        f"extra_columns.{n}": c for n, (c, _) in spec.extra.items()}
+    types = {col: _TYPES.get(kinds[key][1], pa.float64()) for key, col in spec.columns.items()}
+    extra = {c for c, _ in spec.extra.values()} - set(types)
+    types.update(dict.fromkeys(extra, pa.int64()))
+    wanted = list(types)
     try:
         if _is_csv(path):
             reader = pcsv.open_csv(path)
@@ -103,24 +114,35 @@ def _batches(spec: TableSpec, mapping: Path) -> Iterator[pa.RecordBatch]:
         else:
             raise _bad(str(path), f"unknown file type {path.suffix!r}",
                        f"use {', '.join(CSV_SUFFIXES)} or .parquet")
-        for col, key in wanted.items():
+        for key, col in keys.items():
             if col not in names:
-                raise _bad(f"{mapping}: {spec.section}.columns.{key}", f"column {col!r} not in "
+                raise _bad(f"{mapping}: {spec.section}.{key}", f"column {col!r} not in "
                            f"{path} (columns: {', '.join(names)})", "fix the mapping")
         if _is_csv(path):
             reader = pcsv.open_csv(path, convert_options=pcsv.ConvertOptions(
-                column_types=types, include_columns=list(wanted)))
+                column_types=types, include_columns=wanted))
             yield from reader
         else:
-            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(wanted)):
+            for col in extra:
+                if not pa.types.is_integer(pf.schema_arrow.field(col).type):
+                    raise _not_integer(spec, col, f"type {pf.schema_arrow.field(col).type}")
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
                 yield pa.RecordBatch.from_arrays(
-                    [batch.column(c).cast(types[c]) for c in wanted], names=list(wanted))
+                    [batch.column(c).cast(types[c]) for c in wanted], names=wanted)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         problem = " ".join(str(exc).split())
+        found = re.search(r"CSV column #(\d+): CSV conversion error to int64", problem)
+        if found and (col := names[int(found[1])]) in extra:
+            raise _not_integer(spec, col, problem.split(": ")[-1]) from None
         problem = problem if len(problem) <= ECHO_CHARS else problem[:ECHO_CHARS] + "…"
         raise _bad(str(path), f"cannot be read as {'csv' if _is_csv(path) else 'parquet'} "
                    f"({problem})",
                    "check that the file is complete and its columns hold numbers") from None
+
+
+def _not_integer(spec: TableSpec, col: str, problem: str) -> NpfmError:
+    return _bad(f"{spec.path} column {col}", f"not an integer column ({problem[:ECHO_CHARS]})",
+                f"map only integer columns under {spec.section}.extra_columns")
 
 
 def _blocks(spec: TableSpec, mapping: Path,
@@ -153,6 +175,15 @@ def _blocks(spec: TableSpec, mapping: Path,
                 block[key] = np.where(values == spec.noise_key, -1, values)
             if key in ("x", "y", "z"):
                 _check_extent(spec, mapping, key, block[key], row)
+        for name, (col, _) in spec.extra.items():
+            arr = batch.column(col)
+            if not pa.types.is_integer(arr.type):  # also mapped as a float quantity
+                raise _not_integer(spec, col, f"read as {arr.type}")
+            if arr.null_count:
+                raise _bad(f"{_location(path, row + int(np.flatnonzero(arr.is_null())[0]))} "
+                           f"column {col}", "missing value in an extra column",
+                           "fill it, or drop the column from extra_columns")
+            block[f"ext:{name}"] = arr.to_numpy()
         row += batch.num_rows
         if progress and spec.section == "hits":
             progress(batch.num_rows)
@@ -232,8 +263,10 @@ def _event(m: Mapping, hits: dict[str, np.ndarray] | None,
         for key, (column, _) in PARTICLE_KEYS.items():
             if column.startswith("particle_") and key in parts:
                 event[column] = parts[key] if key == "pdg" else _nullable(parts[key])
+        _extensions(event, m.particles, parts)
     if hits is None:
         return event
+    _extensions(event, m.hits, hits)
     for key, (column, _) in HIT_KEYS.items():
         if column.startswith("hit_") and key in hits and key != "particle":
             event[column] = _nullable(hits[key]) if HIT_KEYS[key][1] not in _TYPES else \
@@ -250,6 +283,17 @@ def _event(m: Mapping, hits: dict[str, np.ndarray] | None,
             event["hit_pid_class"], event["hit_noise"] = hit_labels(
                 index, parts["pdg"], parts["px"], parts["py"])
     return event
+
+
+def _extensions(event: dict[str, Any], spec: TableSpec | None,
+                rows: dict[str, np.ndarray]) -> None:
+    """The spec's extra columns as extension columns of ``event``, with descriptions."""
+    if spec is None or not spec.extra:
+        return
+    docs = event.setdefault(EXTENSIONS_KEY, {})
+    for name, (_, doc) in spec.extra.items():
+        event[f"{spec.group}_ext_{name}"] = rows[f"ext:{name}"]
+        docs[f"{spec.group}_ext_{name}"] = doc
 
 
 def _join(m: Mapping, hits: dict[str, np.ndarray], keys: np.ndarray, number: int
