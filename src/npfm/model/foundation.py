@@ -9,6 +9,13 @@ no hits by its objects (``npfm.model.sequence``). Each kind is serialised by
 ``config.max_hits`` tokens in that order; the objective runs per kind with its own head,
 and the loss is their token-weighted mean. Randomness (masks) is drawn from
 (seed, step), so a resumed run is identical.
+
+With ``config.cells`` (default off, so earlier configs and checkpoints build the same
+model), the calorimeter cells of the same events (``EventLoader(group="cell")``, and
+optionally their ``Waveforms``) join each event's sequence after its hits, tokenised by
+``CellTokenizer``, serialised by the same order and cut to ``max_hits`` cells; every
+token then gets a learned token-type embedding (hit, object, cell), and cells have
+their own objective head (masked modelling regresses ``CELL_FEATURES``).
 """
 
 from __future__ import annotations
@@ -20,12 +27,13 @@ import torch
 from torch import nn
 
 from npfm.events.loader import PackedBatch
+from npfm.model.cells import CELL_FEATURES, CellTokenizer, Waveforms, cell_features
 from npfm.model.family import FAMILY, build_backbone
 from npfm.model.objectives import BatchInfo, KNNNObjective, MaskedHitObjective
 from npfm.model.sequence import (
     TokenPart,
     TokenSequence,
-    combine,
+    combine_parts,
     cut,
     object_info,
     objects_of_hitless_events,
@@ -43,6 +51,8 @@ from npfm.model.tokenize import (
 from npfm.model.two_view import TwoViewObjective
 
 Objective = KNNNObjective | MaskedHitObjective
+#: Token types of a model with cells (rows of ``FoundationModel.token_type``).
+TOKEN_TYPES = ("hit", "object", "cell")
 
 
 def _backbone(kind: str, size: str) -> tuple[nn.Module, int]:
@@ -82,6 +92,14 @@ class FoundationModel(nn.Module):
             self.object_tokenizer = ObjectTokenizer(width, seed=config.seed)
             if config.objective != "two_view":  # two views cover every token at once
                 self.object_objective = _objective(config, width, len(OBJECT_FEATURES))
+        self.cell_tokenizer: CellTokenizer | None = None
+        self.token_type: nn.Embedding | None = None
+        self.cell_objective: Objective | TwoViewObjective | None = None
+        if getattr(config, "cells", False):
+            self.cell_tokenizer = CellTokenizer(width)
+            self.token_type = nn.Embedding(len(TOKEN_TYPES), width)
+            if config.objective != "two_view":
+                self.cell_objective = _objective(config, width, len(CELL_FEATURES))
 
     def serialise(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Permutation into serialised order, cut to ``max_hits`` per event, and the new
@@ -89,9 +107,12 @@ class FoundationModel(nn.Module):
         f, cu = batch.fields, batch.cu_seqlens
         return cut(self.order(f["hit_x"], f["hit_y"], f["hit_z"], cu), cu, self.config.max_hits)
 
-    def sequence(self, batch: PackedBatch, objects: PackedBatch | None = None) -> TokenSequence:
+    def sequence(self, batch: PackedBatch, objects: PackedBatch | None = None,
+                 cells: PackedBatch | None = None, waveforms: Waveforms | None = None
+                 ) -> TokenSequence:
         """The serialised tokens of ``batch``'s events: hits, or objects (from ``objects``,
-        the same events' object batch) where an event has no hit."""
+        the same events' object batch) where an event has no hit; then the events'
+        ``cells`` (with their ``waveforms``) for a model built with cells."""
         geometry, levels = batch.event_fields["geometry_id"], batch.event_fields["data_level"]
         perm, hits_cu = self.serialise(batch)
         hit_feats = hit_features(batch.fields, batch.cu_seqlens, geometry)[perm]
@@ -111,28 +132,59 @@ class FoundationModel(nn.Module):
                                    self.config.max_hits)
             obj_feats = object_features(f)[obj_perm]
             obj_tokens = self.object_tokenizer(sub, geometry, levels)[obj_perm]
-        tokens, cu, hit_slots, obj_slots = combine(hit_tokens, hits_cu, obj_tokens, obj_cu)
-        return TokenSequence(tokens, cu, TokenPart(perm, hit_slots, hits_cu, hit_feats),
-                             TokenPart(obj_perm, obj_slots, obj_cu, obj_feats))
+        parts = [(hit_tokens, hits_cu), (obj_tokens, obj_cu)]
+        cell_part = self._cells(batch, cells, waveforms) if cells is not None else None
+        if cell_part is not None:
+            parts.append(cell_part[:2])
+        if self.token_type is not None:
+            parts = [(t + self.token_type.weight[i].to(t.dtype), cu_)
+                     for i, (t, cu_) in enumerate(parts)]
+        tokens, cu, part_slots = combine_parts(parts)
+        return TokenSequence(tokens, cu, TokenPart(perm, part_slots[0], hits_cu, hit_feats),
+                             TokenPart(obj_perm, part_slots[1], obj_cu, obj_feats),
+                             None if cell_part is None else TokenPart(
+                                 cell_part[2], part_slots[2], cell_part[1], cell_part[3]))
 
-    def layers(self, batch: PackedBatch, objects: PackedBatch | None = None
+    def _cells(self, batch: PackedBatch, cells: PackedBatch, waveforms: Waveforms | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Serialised cell tokens, their cu_seqlens, permutation and features."""
+        if self.cell_tokenizer is None:
+            raise ValueError("cells given to a model built without cell tokens; set cells: "
+                             "true in the config")
+        if not (torch.equal(batch.run.cpu(), cells.run.cpu())
+                and torch.equal(batch.event.cpu(), cells.event.cpu())):
+            raise ValueError("the hit and cell batches hold different events; load both with "
+                             "the same corpus, batch size, shuffle, seed, rank and epoch")
+        geometry, levels = batch.event_fields["geometry_id"], batch.event_fields["data_level"]
+        f, cu = cells.fields, cells.cu_seqlens
+        perm, new_cu = cut(self.order(f["cell_x"], f["cell_y"], f["cell_z"], cu), cu,
+                           self.config.max_hits)
+        tokens = self.cell_tokenizer(cells, geometry, levels, waveforms)[perm]
+        return tokens, new_cu, perm, cell_features(f, cu, geometry)[perm].to(tokens.device)
+
+    def layers(self, batch: PackedBatch, objects: PackedBatch | None = None,
+               cells: PackedBatch | None = None, waveforms: Waveforms | None = None
                ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """The token embedding and each backbone block's output (serialised order), the
         permutation, and cu_seqlens.
 
         The permutation gives each token's packed index in its own kind's batch: the hit
         index for hit tokens and, with ``objects``, the object index for the tokens of
-        events without hits.
+        events without hits; with ``cells``, the number of hits in ``batch`` plus the
+        cell index for cell tokens.
         """
-        seq = self.sequence(batch, objects)
+        seq = self.sequence(batch, objects, cells, waveforms)
         perm = seq.cu_seqlens.new_zeros(len(seq.tokens))
         perm[seq.hits.slots] = seq.hits.source
         perm[seq.objects.slots] = seq.objects.source
+        if seq.cells is not None:
+            perm[seq.cells.slots] = seq.cells.source + int(batch.cu_seqlens[-1])
         return [seq.tokens, *self.backbone(seq.tokens, seq.cu_seqlens)], perm, seq.cu_seqlens
 
-    def forward(self, batch: PackedBatch, step: int, objects: PackedBatch | None = None
+    def forward(self, batch: PackedBatch, step: int, objects: PackedBatch | None = None,
+                cells: PackedBatch | None = None, waveforms: Waveforms | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        seq = self.sequence(batch, objects)
+        seq = self.sequence(batch, objects, cells, waveforms)
         tokens = seq.tokens
         mask = None
         generator = torch.Generator(device=tokens.device)
@@ -146,12 +198,14 @@ class FoundationModel(nn.Module):
             if isinstance(self.object_objective, MaskedHitObjective):
                 tokens = self.object_objective.apply_mask(tokens,
                                                           _rows(mask, seq.objects.slots))
+            if isinstance(self.cell_objective, MaskedHitObjective) and seq.cells is not None:
+                tokens = self.cell_objective.apply_mask(tokens, _rows(mask, seq.cells.slots))
         hidden = self.norm(self.backbone(tokens, seq.cu_seqlens)[-1])
         info = hit_info(seq.hits.features, seq.hits.cu_seqlens,
                         None if mask is None else mask[seq.hits.slots])
         loss, metrics = self.objective(hidden[seq.hits.slots], info)
         if not isinstance(self.object_objective, KNNNObjective | MaskedHitObjective):
-            return loss, metrics
+            return self._with_cells(loss, metrics, hidden, seq, mask)
         object_mask = None if mask is None else mask[seq.objects.slots]
         object_loss, object_metrics = self.object_objective(
             hidden[seq.objects.slots], object_info(seq.objects, object_mask))
@@ -161,7 +215,22 @@ class FoundationModel(nn.Module):
         metrics = {**(metrics if share < 1 else {}),
                    **({f"object_{k}": v for k, v in object_metrics.items()} if share else {}),
                    "object_token_fraction": torch.tensor(share)}
-        return loss, metrics
+        return self._with_cells(loss, metrics, hidden, seq, mask)
+
+    def _with_cells(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor],
+                    hidden: torch.Tensor, seq: TokenSequence, mask: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss with the cell objective's, weighted by the cells' token share."""
+        if not isinstance(self.cell_objective, KNNNObjective | MaskedHitObjective) \
+                or seq.cells is None or len(seq.cells.slots) == 0:
+            return loss, metrics
+        cells = seq.cells
+        cell_loss, cell_metrics = self.cell_objective(hidden[cells.slots], hit_info(
+            cells.features, cells.cu_seqlens, None if mask is None else mask[cells.slots]))
+        share = len(cells.slots) / max(len(hidden), 1)
+        return ((1 - share) * loss + share * cell_loss,
+                {**metrics, **{f"cell_{k}": v for k, v in cell_metrics.items()},
+                 "cell_token_fraction": torch.tensor(share)})
 
 
 def hit_info(features: torch.Tensor, cu_seqlens: torch.Tensor,

@@ -1,8 +1,9 @@
 """One packed token sequence from hits and reconstructed objects of the same events.
 
 An event with hits is tokenised by its hits; an event with no hits but reconstructed
-objects (e.g. the ALEPH archive) by its objects. Each event keeps one contiguous segment
-of the sequence, in batch order, holding tokens of one kind only. ``TokenSequence``
+objects (e.g. the ALEPH archive) by its objects; with calorimeter cells (a model built
+with ``cells``), each event's cell tokens follow its hit (or object) tokens. Each event
+keeps one contiguous segment of the sequence, in batch order. ``TokenSequence``
 records, per kind, each token's source index, its slot in the sequence and the
 per-kind event offsets, so objectives can run on each kind separately.
 """
@@ -36,12 +37,14 @@ class TokenPart:
 
 @dataclass
 class TokenSequence:
-    """tokens (N, d) of the combined sequence, its cu_seqlens (B+1,) and the two parts."""
+    """tokens (N, d) of the combined sequence, its cu_seqlens (B+1,) and its parts
+    (``cells`` None for a model without cell tokens)."""
 
     tokens: torch.Tensor
     cu_seqlens: torch.Tensor
     hits: TokenPart
     objects: TokenPart
+    cells: TokenPart | None = None
 
 
 def cut(perm: torch.Tensor, cu_seqlens: torch.Tensor,
@@ -84,19 +87,30 @@ def slots(part_cu: torch.Tensor, sequence_cu: torch.Tensor,
     return sequence_cu[:-1][event] + offset[event] + rank
 
 
+def combine_parts(parts: list[tuple[torch.Tensor, torch.Tensor]]
+                  ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(tokens, cu_seqlens, slots of each part): per event, the tokens of each part
+    ((tokens, cu_seqlens) pairs over the same events) in the order given."""
+    counts = [cu[1:] - cu[:-1] for _, cu in parts]
+    total = torch.stack(counts).sum(0)
+    cu = torch.cat([total.new_zeros(1), torch.cumsum(total, 0)])
+    first = parts[0][0]
+    tokens = first.new_zeros(int(cu[-1]), first.shape[1])
+    offset, out = torch.zeros_like(total), []
+    for (part, part_cu), count in zip(parts, counts, strict=True):
+        out.append(slots(part_cu, cu, offset))
+        tokens = tokens.index_copy(0, out[-1], part.to(tokens.dtype))
+        offset = offset + count
+    return tokens, cu, out
+
+
 def combine(hit_tokens: torch.Tensor, hits_cu: torch.Tensor, object_tokens: torch.Tensor,
             objects_cu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                torch.Tensor]:
     """(tokens, cu_seqlens, hit slots, object slots): each event's hit tokens, then its
     object tokens, events in batch order."""
-    hit_counts = hits_cu[1:] - hits_cu[:-1]
-    counts = hit_counts + objects_cu[1:] - objects_cu[:-1]
-    cu = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-    hit_slots = slots(hits_cu, cu, torch.zeros_like(counts))
-    object_slots = slots(objects_cu, cu, hit_counts)
-    tokens = hit_tokens.new_zeros(int(cu[-1]), hit_tokens.shape[1])
-    tokens = tokens.index_copy(0, hit_slots, hit_tokens)
-    tokens = tokens.index_copy(0, object_slots, object_tokens.to(tokens.dtype))
+    tokens, cu, (hit_slots, object_slots) = combine_parts([(hit_tokens, hits_cu),
+                                                          (object_tokens, objects_cu)])
     return tokens, cu, hit_slots, object_slots
 
 

@@ -34,7 +34,7 @@ log_pt) go through a fixed random NeRF-style encoding (``FourierEncoding``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -176,12 +176,15 @@ class GeometryFourier(nn.Module):
 
     forward(position (N, 4) as (eta, phi rad, r cm, z cm), geometry_ids (B), event (N))
     -> (N, 8 n): sin and cos of each coordinate times each of its ``n`` frequencies
-    (``geometry_frequencies`` of the hit's event's geometry). Nothing is trained.
+    (``frequencies(geometry_id, n)``, by default ``geometry_frequencies``, of the hit's
+    event's geometry). Nothing is trained.
     """
 
-    def __init__(self, n_frequencies: int = 10) -> None:
+    def __init__(self, n_frequencies: int = 10,
+                 frequencies: Callable[[str, int], torch.Tensor] = geometry_frequencies
+                 ) -> None:
         super().__init__()
-        self.n_frequencies = n_frequencies
+        self.n_frequencies, self.frequencies = n_frequencies, frequencies
         self.out_dim = 8 * n_frequencies
         self._tables: dict[str, torch.Tensor] = {}
 
@@ -189,7 +192,7 @@ class GeometryFourier(nn.Module):
         """(B, 4, n) frequencies of each event's geometry (cached per geometry; zeros for
         ``None``, an event without hits)."""
         for g in {g for g in geometry_ids if g is not None} - set(self._tables):
-            self._tables[g] = geometry_frequencies(g, self.n_frequencies)
+            self._tables[g] = self.frequencies(g, self.n_frequencies)
         empty = torch.zeros(4, self.n_frequencies)
         return torch.stack([empty if g is None else self._tables[g] for g in geometry_ids])
 

@@ -1,5 +1,9 @@
 """Single-particle gun: ``count`` particles of one species per event, from one vertex.
 
+``pdg`` is one PDG id, or a list of them: each event's species is then drawn uniformly
+from the list (e.g. [11, -11, 211, -211] for an electron/pion sample with balanced
+classes).
+
 |p| is uniform in ``p_range`` (GeV); the direction is uniform in eta over ``eta_range``
 or isotropic (uniform in cos theta) over ``theta_range`` (rad), and uniform in phi over
 ``phi_range`` (rad). Mass and charge come from Pythia's particle data.
@@ -45,11 +49,12 @@ def _pair(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) ->
 def _check(options: Mapping[str, Any]) -> dict[str, Any]:
     """Validated, normalised gun options."""
     o = dict(options)
-    pdg = o["pdg"]
-    if isinstance(pdg, bool) or not isinstance(pdg, int | np.integer) \
-            or not _particle_data().isParticle(int(pdg)):
-        raise ValueError(f"gun option pdg = {pdg!r} is not a particle known to Pythia")
-    o["pdg"] = int(pdg)
+    species = o["pdg"] if isinstance(o["pdg"], list | tuple) and o["pdg"] else [o["pdg"]]
+    for pdg in species:
+        if isinstance(pdg, bool) or not isinstance(pdg, int | np.integer) \
+                or not _particle_data().isParticle(int(pdg)):
+            raise ValueError(f"gun option pdg = {pdg!r} is not a particle known to Pythia")
+    o["pdg"] = int(species[0]) if len(species) == 1 else tuple(int(p) for p in species)
     o["p_range"] = _pair("p_range", o["p_range"], 0.0)
     o["phi_range"] = _pair("phi_range", o["phi_range"])
     if o["eta_range"] is not None and o["theta_range"] is not None:
@@ -96,8 +101,8 @@ class GunConfig:
     def source(self, seed: int, options: Mapping[str, Any]) -> Iterator[GeneratedEvent]:
         """Endless stream of gun events for validated ``options``."""
         rng = np.random.default_rng(seed)
-        pdg, n = options["pdg"], options["count"]
-        mass, charge = _particle_data().m0(pdg), _particle_data().charge(pdg)
+        n = options["count"]
+        species = options["pdg"] if isinstance(options["pdg"], tuple) else (options["pdg"],)
         vertex = options["vertex"]
         info = {"generator": "npfm-gun", "generator_version": npfm.__version__,
                 "generator_seed": seed, "process": "gun", "vertex_x": vertex[0],
@@ -105,6 +110,8 @@ class GunConfig:
         if options["facility"] is not None:
             info["facility"] = options["facility"]
         while True:
+            pdg = species[rng.integers(len(species))] if len(species) > 1 else species[0]
+            mass, charge = _particle_data().m0(pdg), _particle_data().charge(pdg)
             p = _uniform(rng, options["p_range"], n)
             phi = _uniform(rng, options["phi_range"], n)
             if options["theta_range"] is not None:

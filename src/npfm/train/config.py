@@ -21,6 +21,7 @@
     log_every: 1
     max_hits: 4000                       # events are cut to this many tokens (serialised)
     objects: true                        # events without hits get one token per object
+    cells: false                         # calorimeter cells join each event's sequence
     parallel: ddp                        # under torchrun: ddp, or fsdp (sharded, large sizes)
 
 Defaults follow FM4NPP's recipe (AdamW, betas (0.9, 0.95), weight decay 0.1, lr 2e-4 ->
@@ -63,6 +64,7 @@ class PretrainConfig:
     log_every: int = 1
     max_hits: int = 4000
     objects: bool = True
+    cells: bool = False
     parallel: str = "ddp"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -101,9 +103,10 @@ def load_config(path: Path | str, **overrides: Any) -> PretrainConfig:
     if config.parallel not in ("ddp", "fsdp"):
         raise NpfmError(f"{path} parallel", f"unknown mode {config.parallel!r}",
                         "use ddp or fsdp")
-    if not isinstance(config.objects, bool):
-        raise NpfmError(f"{path} objects", f"{config.objects!r} is not true or false",
-                        "write objects: true or objects: false")
+    for key in ("objects", "cells"):
+        if not isinstance(getattr(config, key), bool):
+            raise NpfmError(f"{path} {key}", f"{getattr(config, key)!r} is not true or false",
+                            f"write {key}: true or {key}: false")
     return config
 
 
