@@ -102,8 +102,8 @@ def embed(
                                 batch_events=batch_events,
                                 progress=lambda n: bar.update(task, completed=n))
     console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
-                  f"x {summary['dimension']} ({layers}); {summary['cut_hits']} hits beyond "
-                  "max_hits not embedded; see embeddings.json")
+                  f"x {summary['dimension']} ({layers}) in {summary['windows']} windows of at "
+                  f"most {summary['max_hits']} hits; see embeddings.json")
 
 
 _SHORT = {"cos_phi": "cos φ", "sin_phi": "sin φ", "r_cm": "r", "z_cm": "z",

@@ -65,21 +65,21 @@ def test_embeddings_of_a_split(tmp_path: Path, corpus: Path, run: Path) -> None:
     assert summary["dimension"] == 32
     assert summary["split"] == "test"
     assert len(summary["checkpoint"]["model_sha256"]) == 64
-    cut = 0
+    split_events = 0
     for row in table.to_pylist():
         n = expected[(row["run"], row["event"])]
         assert row["n_hits"] == n
-        index = row["hit_index"]
-        assert len(index) == min(n, MAX_HITS)
-        assert index == sorted(set(index))
-        assert set(index) <= set(range(n))
-        if n <= MAX_HITS:
-            assert index == list(range(n))
-        cut += n - len(index)
+        assert row["hit_index"] == list(range(n))  # every hit, none cut
+        windows = row["hit_window"]
+        assert sorted(set(windows)) == list(range(row["n_windows"]))
+        assert max(windows.count(w) for w in set(windows)) <= MAX_HITS
+        split_events += row["n_windows"] > 1
         emb = np.array(row["embedding"], dtype=np.float32)
-        assert emb.shape == (len(index), 32)
+        assert emb.shape == (n, 32)
         assert np.isfinite(emb).all()
-    assert cut == summary["cut_hits"] > 0
+    assert summary["cut_hits"] == 0
+    assert split_events > 0
+    assert summary["windows"] == sum(table.column("n_windows").to_pylist())
 
 
 def test_all_layers_mix_and_batch_independence(tmp_path: Path, corpus: Path,

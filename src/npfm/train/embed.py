@@ -4,12 +4,15 @@
 (optionally one split) and writes ``out/part-NNNNN.parquet``, one row per event:
 
     run, event      int64
-    n_hits          int32   hits in the event before the ``max_hits`` cut
-    hit_index       list<int32>  each embedded hit's index in the event's original hit
-                    list, ascending (the serialisation permutation is undone); hits cut
-                    by ``max_hits`` are absent, so ``len(hit_index) < n_hits`` shows a cut
+    n_hits          int32   hits in the event
+    n_windows       int32   eta-phi windows of at most ``max_hits`` hits the event was split
+                    into (``npfm.events.windows``); each window is its own sequence
+    hit_index       list<int32>  0..n_hits-1: every hit, embedded exactly once (checked)
+    hit_window      list<int32>  the window of each hit (0..n_windows-1)
     embedding       list<fixed_size_list<float32, d>>, row i embeds hit ``hit_index[i]``
 
+Forward passes hold up to ``batch_events * max_hits`` hits (whole windows), so an event
+of 10^6 hits is embedded piecewise in bounded memory.
 Layers: "last" is the final backbone layer, "all" writes one column per layer
 (``layer_00`` the token embedding, ``layer_01``... each block) instead of ``embedding``,
 and "mix" is the plain mean over those layers (a learned mix belongs to downstream
@@ -37,6 +40,7 @@ from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes, atomic_write_json, sha256_file
+from npfm.events.windows import split
 from npfm.model.foundation import FoundationModel
 from npfm.train import checkpoint
 from npfm.train.config import PretrainConfig
@@ -80,30 +84,56 @@ def _nested(values: np.ndarray, offsets: np.ndarray) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), inner)
 
 
-def _rows(model: FoundationModel, batch: PackedBatch, mode: str) -> dict[str, pa.Array]:
-    """Arrow columns (one entry per event) for one batch."""
-    outs, perm, cu = model.layers(batch)
-    src_cu = batch.cu_seqlens.to(perm.device)
-    event = torch.repeat_interleave(torch.arange(len(cu) - 1, device=cu.device),
-                                    cu[1:] - cu[:-1])
-    local = perm - src_cu[:-1][event]
-    order = torch.argsort(perm)  # events stay in their segments: by event, then hit
+def _rows(model: FoundationModel, batch: PackedBatch, mode: str,
+          window_tokens: int) -> dict[str, pa.Array]:
+    """Arrow columns (one entry per event) for one batch: each event split into windows of
+    at most ``max_hits`` hits, forward passes of at most ``window_tokens`` hits."""
+    win = split(batch, model.config.max_hits)
+    ends = win.batch.cu_seqlens[1:].cpu()
+    outs: list[list[torch.Tensor]] = []
+    source: list[torch.Tensor] = []
+    start = 0
+    while start < win.n_windows:  # windows in groups within the token budget
+        base = int(win.batch.cu_seqlens[start])
+        stop = max(start + 1, int(torch.searchsorted(ends, base + window_tokens, right=True)))
+        part = win.slice(start, stop)
+        layer_outs, perm, _ = model.layers(part.batch)
+        outs.append(layer_outs)
+        source.append(part.source[perm])
+        start = stop
+    hit = torch.cat(source)
+    order = torch.argsort(hit)  # by original packed index: by event, then hit
+    if not torch.equal(hit[order], torch.arange(len(hit), device=hit.device)) \
+            or len(hit) != int(batch.cu_seqlens[-1]):
+        raise RuntimeError("windowed embedding did not cover every hit exactly once")
+    layers = [torch.cat([o[i] for o in outs]) for i in range(len(outs[0]))] if outs else []
     if mode == "last":
-        columns = {"embedding": outs[-1]}
+        columns = {"embedding": layers[-1]}
     elif mode == "mix":
-        columns = {"embedding": torch.stack(outs).mean(0)}
+        columns = {"embedding": torch.stack(layers).mean(0)}
     else:
-        columns = {f"layer_{i:02d}": out for i, out in enumerate(outs)}
-    offsets = cu.cpu().numpy()
+        columns = {f"layer_{i:02d}": out for i, out in enumerate(layers)}
+    src_cu = batch.cu_seqlens.to(hit.device)
+    counts = src_cu[1:] - src_cu[:-1]
+    local = torch.arange(len(hit), device=hit.device) - torch.repeat_interleave(
+        src_cu[:-1], counts)
+    window_of = torch.empty_like(hit)
+    window_of[win.source.to(hit.device)] = torch.repeat_interleave(
+        win.index.to(hit.device), win.batch.cu_seqlens[1:] - win.batch.cu_seqlens[:-1])
+    offsets = pa.array(src_cu.cpu().numpy(), pa.int32())
     arrays: dict[str, pa.Array] = {
         "run": pa.array(batch.run.cpu().numpy()),
         "event": pa.array(batch.event.cpu().numpy()),
-        "n_hits": pa.array((src_cu[1:] - src_cu[:-1]).cpu().numpy().astype(np.int32)),
-        "hit_index": pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()), pa.array(local[order].cpu().numpy(), pa.int32())),
+        "n_hits": pa.array(counts.cpu().numpy().astype(np.int32)),
+        "n_windows": pa.array(torch.bincount(win.owner, minlength=batch.n_events)
+                              .cpu().numpy().astype(np.int32)),
+        "hit_index": pa.ListArray.from_arrays(offsets, pa.array(local.cpu().numpy(),
+                                                                pa.int32())),
+        "hit_window": pa.ListArray.from_arrays(offsets, pa.array(window_of.cpu().numpy(),
+                                                                 pa.int32())),
     }
     for name, out in columns.items():
-        arrays[name] = _nested(out[order].float().cpu().numpy(), offsets)
+        arrays[name] = _nested(out[order].float().cpu().numpy(), src_cu.cpu().numpy())
     return arrays
 
 
@@ -140,7 +170,7 @@ def embed(run_dir: Path, corpus: Path, out: Path, *, split: str | None = None,
         stale.unlink(missing_ok=True)
     files: list[str] = []
     parts: list[dict[str, pa.Array]] = []
-    events = hits = embedded = buffered = 0
+    events = hits = embedded = buffered = windows = 0
     for batch in loader:
         if split is not None:
             keep = torch.tensor([s == split for s in batch.event_fields["split"]],
@@ -148,12 +178,13 @@ def embed(run_dir: Path, corpus: Path, out: Path, *, split: str | None = None,
             if not keep.any():
                 continue
             batch = _select(batch, keep)
-        rows = _rows(model, batch.to(device), layers)
+        rows = _rows(model, batch.to(device), layers, batch_events * model.config.max_hits)
         parts.append(rows)
         events += batch.n_events
         buffered += batch.n_events
         hits += int(batch.cu_seqlens[-1])
         embedded += len(rows["hit_index"].flatten())
+        windows += int(np.asarray(rows["n_windows"]).sum())
         if buffered >= events_per_file:
             files.append(f"part-{len(files):05d}.parquet")
             _write(out / files[-1], parts)
@@ -175,7 +206,8 @@ def embed(run_dir: Path, corpus: Path, out: Path, *, split: str | None = None,
         "corpus": {"path": str(corpus), "manifest_sha256": sha256_file(
             opened.path / "manifest.json")},
         "split": split, "events": events, "hits": hits, "embedded_hits": embedded,
-        "cut_hits": hits - embedded, "files": files,
+        "cut_hits": hits - embedded, "windows": windows,
+        "max_hits": model.config.max_hits, "files": files,
     }
     atomic_write_json(out / SUMMARY, summary)
     return summary

@@ -25,6 +25,7 @@ import torch.distributed as dist
 from npfm.events.corpus import Corpus
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
+from npfm.events.windows import rebatch
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
 from npfm.train import checkpoint
@@ -71,6 +72,8 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
             ) -> Iterator[tuple[str, PackedBatch, PackedBatch | None]]:
     """Endless (corpus name, hit batch, object batch or None) stream: domains drawn by
     temperature, each corpus shuffled anew every epoch; deterministic for a given config.
+    Events beyond ``max_hits`` are split into eta-phi windows (``npfm.events.windows``); a
+    batch holds ``batch_events`` windows (events within the budget are one window each).
 
     With ``config.objects`` the object batch holds the same events' reconstructed objects,
     except for corpora with a ``subsystems`` selection (hit-level pretraining: an event
@@ -94,7 +97,8 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
     epochs = dict.fromkeys(loaders, 0)
     for name in sampler:
         while True:
-            stream = streams.setdefault(name, _pairs(*loaders[name]))
+            stream = streams.setdefault(name, rebatch(_pairs(*loaders[name]),
+                                                      config.max_hits, config.batch_events))
             pair = next(stream, None)
             if pair is not None:
                 break
