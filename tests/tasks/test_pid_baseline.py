@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from npfm.detectors.helix import GEV_PER_T_CM
-from npfm.tasks.baselines.pid import FEATURES, DedxPID, circle_fit, fitted_momentum, track_features
+from npfm.tasks.baselines.pid import FEATURES, DedxPID, track_features
 from npfm.tasks.data import load_events
 from npfm.tasks.fit import score
 from npfm.tasks.specs import TASKS, track_objects
+from npfm.tasks.trackfit import circle_fit, fitted_momentum
 
 
 def test_circle_fit_recovers_a_circle_through_noisy_points() -> None:

@@ -3,9 +3,7 @@ gradient-boosted trees, as a TPC experiment identifies hadrons from the dE/dx ba
 
 Per track (the hits of one truth particle, as the ``pid_track`` task groups them):
 
-- transverse momentum from an algebraic circle fit to the hits' (x, y) (Kasa, IEEE Trans.
-  Instrum. Meas. 25 (1976) 8), pT = 0.3 B R (GeV, T, m), and the dip angle from a
-  straight-line fit of z against the transverse arc length s = 2 R asin(r / 2R), so
+- transverse momentum and dip angle from a helix fit to the hits (``npfm.tasks.trackfit``),
   p = pT sqrt(1 + (dz/ds)^2);
 - the truncated-mean (70%) dE/dx of its TPC hits (keV/cm), each deposit divided by its
   path through the pad row computed from the *fitted* momentum
@@ -27,35 +25,14 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from npfm.detectors import load_geometry
 from npfm.detectors.dedx import path_factor, row_lengths, truncated_mean
-from npfm.detectors.helix import GEV_PER_T_CM
 from npfm.events import vocabulary
 from npfm.tasks.data import TaskEvent
 from npfm.tasks.specs import Task, track_objects
+from npfm.tasks.trackfit import fitted_momentum
 
 #: TPC hits needed for a truncated-mean dE/dx (sPHENIX's TPC has 48 pad rows).
 MIN_TPC_HITS = 5
 FEATURES = ("log10_p_fit", "dedx_kev_per_cm", "abs_tan_dip", "n_hits", "n_tpc_hits")
-
-
-def circle_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Centre (cm) and radius (cm) of the least-squares algebraic circle through (x, y)."""
-    a = np.column_stack([x, y, np.ones_like(x)])
-    (bx, by, c), *_ = np.linalg.lstsq(a, x ** 2 + y ** 2, rcond=None)
-    cx, cy = bx / 2, by / 2
-    return float(cx), float(cy), float(np.sqrt(max(c + cx ** 2 + cy ** 2, 0.0)))
-
-
-def fitted_momentum(x: np.ndarray, y: np.ndarray, z: np.ndarray, field_tesla: float
-                    ) -> tuple[float, float, float]:
-    """(pT, p) in GeV and |tan dip| of a track from the beam line, from its hits (cm)."""
-    if len(x) < 3 or field_tesla <= 0:
-        return np.nan, np.nan, np.nan
-    _, _, radius = circle_fit(x, y)
-    r = np.hypot(x, y)
-    s = 2 * radius * np.arcsin(np.clip(r / (2 * radius), 0, 1)) if radius > 0 else r
-    tan_dip = np.polyfit(s, z, 1)[0] if np.ptp(s) > 0 else np.nan
-    pt = GEV_PER_T_CM * field_tesla * radius
-    return pt, pt * float(np.hypot(1.0, tan_dip)), abs(tan_dip)
 
 
 def track_features(event: TaskEvent) -> tuple[np.ndarray, np.ndarray]:
