@@ -140,6 +140,16 @@ def crossing_arguments(x: Array, y: Array, px: Array, py: Array, kappa: Array,
 
 
 @_jit
+def _mod(a: float, b: float) -> float:
+    """np.mod(a, b) for b != 0 (NumPy's npy_remainder: the exact fmod, moved to b's sign)."""
+    near = 0.0 < b < np.inf and -b < a < 2.0 * b  # the crossings' case, without a division
+    mod = (a - b if a >= b else a) if near else np.fmod(a, b)  # exact (Sterbenz if a >= b)
+    if mod == 0.0:
+        return np.copysign(0.0, b)
+    return mod + b if (b < 0.0) != (mod < 0.0) else mod
+
+
+@_jit
 def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Array:
     """``helix.cylinder_crossing`` from the arctan2 of ``crossing_arguments``."""
     m, n = disc.shape
@@ -147,14 +157,36 @@ def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Arr
     for i in range(n):
         period, two_over_kappa = 2.0 * np.pi / np.abs(kappa[i]), 2.0 / kappa[i]
         for j in range(m):
-            s1 = np.mod(angle[0, j, i] * two_over_kappa, period)
-            s2 = np.mod(angle[1, j, i] * two_over_kappa, period)
+            if not disc[j, i] >= 0.0:  # never reaches the radius (fmod of NaN is slow)
+                s[j, i] = np.inf
+                continue
+            s1 = _mod(angle[0, j, i] * two_over_kappa, period)
+            s2 = _mod(angle[1, j, i] * two_over_kappa, period)
             s1 += period * (1.0 if s1 <= tol else 0.0)
             s2 += period * (1.0 if s2 <= tol else 0.0)
-            if not disc[j, i] >= 0.0:
-                s[j, i] = np.inf
-            elif s1 != s1 or s2 != s2:  # np.minimum propagates NaN
+            if s1 != s1 or s2 != s2:  # np.minimum propagates NaN
                 s[j, i] = np.nan
             else:
                 s[j, i] = min(s1, s2)
     return s
+
+
+@_jit
+def advance(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, kappa: Array,
+            s: Array) -> Array:
+    """``helix.advance`` for arc lengths (m, n) of particles (n): rows x y z px py."""
+    m, n = s.shape
+    out = np.empty((5, m, n))
+    for i in range(n):
+        pt = np.hypot(px[i], py[i])
+        for j in range(m):
+            psi = kappa[i] * s[j, i]
+            c, sn, half = np.cos(psi), np.sin(psi), np.sin(0.5 * psi)
+            along = sn / kappa[i] / pt
+            across = 2.0 * half * half / kappa[i] / pt
+            out[0, j, i] = x[i] + along * px[i] - across * py[i]
+            out[1, j, i] = y[i] + along * py[i] + across * px[i]
+            out[2, j, i] = z[i] + s[j, i] * pz[i] / pt
+            out[3, j, i] = c * px[i] - sn * py[i]
+            out[4, j, i] = sn * px[i] + c * py[i]
+    return out
