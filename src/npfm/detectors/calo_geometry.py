@@ -12,7 +12,13 @@ Each entry (units in the key names; every number cites ``source``):
   constant}`` for sigma(E)/E = stochastic / sqrt(E/GeV) (+) constant, ``e_over_h``,
   ``mip_mev_per_cm`` (electromagnetic-scale signal of a minimum-ionising particle);
 - the readout: ``noise_mev`` per cell, ``threshold_mev`` (zero suppression) and
-  ``time_resolution_ns``.
+  ``time_resolution_ns``; optionally ``waveforms``: fibres along z read out at both ends
+  with sampled SiPM waveforms (keys in ``npfm.detectors.waveforms``; cells then span the
+  fibre length in z, and ``photoelectrons_per_gev`` counts both ends for a deposit at the
+  fibre centre).
+
+Several entries of one subsystem are its longitudinal layers (``cell_layer`` 0, 1, ...
+inner to outer); its resolution terms apply to the subsystem's total.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from npfm.detectors.tables import Calorimeter
-from npfm.events import vocabulary
+from npfm.detectors.waveforms import parse_fibre
 
 if TYPE_CHECKING:
     from npfm.detectors.geometry import _Reader
@@ -29,20 +35,14 @@ _KEYS = {"subsystem", "r_inner_cm", "r_outer_cm", "eta_max", "towers_eta", "towe
          "x0_cm", "lambda_cm", "moliere_cm", "z_eff", "critical_energy_mev",
          "sampling_fraction", "photoelectrons_per_gev", "em_resolution", "hadron_resolution",
          "e_over_h", "mip_mev_per_cm", "noise_mev", "threshold_mev", "time_resolution_ns",
-         "source"}
+         "source", "waveforms"}
 
 
 def parse_calorimeters(entries: list[_Reader], sources: set[str]) -> tuple[Calorimeter, ...]:
     """Validated calorimeters, ordered and non-overlapping in radius."""
     out: list[Calorimeter] = []
-    known = vocabulary.names("subsystems")
     for c in entries:
-        c.check_keys(_KEYS)
-        c.check_sources(sources)
-        name = c.text("subsystem")
-        if name not in known:
-            raise c.fail("subsystem", f"unknown subsystem {name!r}", "add it to "
-                         "npfm/events/vocabulary.yaml (kind: calorimeter)")
+        name = c.detector_entry(_KEYS, sources, "calorimeter")
         r_in, r_out = c.number("r_inner_cm"), c.number("r_outer_cm")
         if r_out <= r_in or (out and r_in < out[-1].r_outer):
             raise c.fail("r_outer_cm", "radii must increase and not overlap the previous "
@@ -50,6 +50,8 @@ def parse_calorimeters(entries: list[_Reader], sources: set[str]) -> tuple[Calor
         em, had = c.sub("em_resolution"), c.sub("hadron_resolution")
         for r in (em, had):
             r.check_keys({"stochastic", "constant"})
+        pe = c.number("photoelectrons_per_gev")
+        fibre = parse_fibre(c.sub("waveforms"), sources, pe) if "waveforms" in c.raw else None
         out.append(Calorimeter(
             subsystem=name, r_inner=r_in, r_outer=r_out, eta_max=c.number("eta_max"),
             n_eta=int(c.number("towers_eta", low=1, strict=False)),
@@ -58,7 +60,7 @@ def parse_calorimeters(entries: list[_Reader], sources: set[str]) -> tuple[Calor
             moliere=c.number("moliere_cm"), z_eff=c.number("z_eff"),
             critical_energy=c.number("critical_energy_mev") * 1e-3,
             sampling_fraction=c.number("sampling_fraction", high=1.0),
-            photoelectrons_per_gev=c.number("photoelectrons_per_gev"),
+            photoelectrons_per_gev=pe,
             em_stochastic=em.number("stochastic"), em_constant=em.number("constant",
                                                                           strict=False),
             hadron_stochastic=had.number("stochastic"),
@@ -66,5 +68,5 @@ def parse_calorimeters(entries: list[_Reader], sources: set[str]) -> tuple[Calor
             e_over_h=c.number("e_over_h"), mip_gev_per_cm=c.number("mip_mev_per_cm") * 1e-3,
             noise=c.number("noise_mev", strict=False) * 1e-3,
             threshold=c.number("threshold_mev", strict=False) * 1e-3,
-            time_resolution=c.number("time_resolution_ns", strict=False)))
+            time_resolution=c.number("time_resolution_ns", strict=False), waveform=fibre))
     return tuple(out)

@@ -16,7 +16,12 @@ the final particles of a batch of events, vectorised over all particles.
    photo-statistics only.
 4. Spots are summed into projective (eta, phi) towers; each tower gets Poisson
    photo-statistics, Gaussian noise and a zero-suppression threshold. Truth: each
-   particle's share of a tower's true (unsmeared) energy.
+   particle's share of a tower's true (unsmeared) energy. Several calorimeters of one
+   subsystem are its longitudinal layers (``cell_layer``); the resolution terms of step 3
+   apply per subsystem. Fibre calorimeters (``waveforms``) have cells along the whole
+   fibre, two-ended photo-statistics and sampled waveforms (``npfm.detectors.waveforms``).
+5. Imaging layers (``npfm.detectors.imaging``) get pixel hits from the particles and
+   showers crossing them.
 
 Not simulated: the tracker material in front of the calorimeters (no conversions or
 bremsstrahlung), the magnetic field beyond the first calorimeter face, cracks and dead
@@ -33,8 +38,10 @@ import numpy.typing as npt
 
 from npfm.detectors.decays import Particles
 from npfm.detectors.helix import advance, curvature, cylinder_crossing
+from npfm.detectors.imaging import Showers, imaging_hits
 from npfm.detectors.showers import em_fraction, em_spots, hadron_spots
 from npfm.detectors.tables import Calorimeter, Geometry
+from npfm.detectors.waveforms import digitise, photostatistics
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -144,11 +151,19 @@ def _concat(parts: list[_Deposits]) -> _Deposits:
                        for f in fields(_Deposits)))
 
 
+def _layering(calos: tuple[Calorimeter, ...]) -> tuple[IntArray, IntArray]:
+    """Per calorimeter: index of the first calorimeter of its subsystem, and its layer
+    (position among the calorimeters of its subsystem)."""
+    names = [c.subsystem for c in calos]
+    first = np.array([names.index(n) for n in names])
+    return first, np.array([names[:i].count(n) for i, n in enumerate(names)])
+
+
 def _smear(dep: _Deposits, em_like: npt.NDArray[np.bool_], calos: tuple[Calorimeter, ...],
            rng: np.random.Generator) -> Array:
     """Deposit energies scaled per (particle, calorimeter) by the sampling and constant
     terms left after photo-statistics."""
-    key = dep.particle * len(calos) + dep.calo
+    key = dep.particle * len(calos) + _layering(calos)[0][dep.calo]
     uniq, inv = np.unique(key, return_inverse=True)
     total = np.bincount(inv, weights=dep.energy)
     k = uniq % len(calos)
@@ -164,12 +179,13 @@ def _smear(dep: _Deposits, em_like: npt.NDArray[np.bool_], calos: tuple[Calorime
     return np.asarray(dep.energy * factor[inv])
 
 
-def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator
-                   ) -> dict[str, Any]:
+def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
+                   waveforms: bool = True) -> dict[str, Any]:
     """Cells and truth contributions of a batch, sorted by event; ``particle`` values
     index ``parts``. Keys: cell_event, cell_id, cell_calo, cell_layer, cell_x/y/z,
     cell_energy, cell_time; truth_event, truth_cell (global cell index),
-    truth_particle, truth_fraction."""
+    truth_particle, truth_fraction; waveform_* (``waveforms``: see ``_towers``);
+    imaging: the imaging-layer hits (``npfm.detectors.imaging``, with ``subsystem``)."""
     calos = geo.calorimeters
     pdg = np.abs(parts.pdg)
     sel = np.flatnonzero(parts.final & ~np.isin(pdg, _NEUTRINOS) & (parts.energy > 0))
@@ -187,6 +203,8 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator
     x0 = np.array([c.x0 for c in calos])
     lam = np.array([c.lambda_i for c in calos])
     deposits = [_Deposits(*(np.zeros(0, t) for t in (np.int64, np.int64, *[float] * 5)))]
+    showers: list[Showers] = []
+    reach = np.where(muon, np.inf, np.where(em & (parts.charge[sel] != 0), 0.0, -np.inf))
     e_idx = np.flatnonzero(em)
     if len(e_idx):
         depth, radius = em_spots(energy[e_idx], calos[0].critical_energy, calos[0].z_eff,
@@ -196,6 +214,8 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator
         spot_e = np.repeat(energy[e_idx], N_SPOTS) / N_SPOTS
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e,
                                np.array([c.moliere for c in calos]), rng))
+        showers.append(Showers(e_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
+            -1, N_SPOTS), energy[e_idx] / N_SPOTS, "x0"))
     h_idx = np.flatnonzero(~em & ~muon)
     limit = np.full(len(sel), np.inf)
     if len(h_idx):
@@ -208,17 +228,46 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator
         spot_e = np.repeat(energy[h_idx], N_SPOTS) / N_SPOTS * \
             (f_em + (1.0 - f_em) * h_over_e[np.minimum(k, len(calos) - 1)])
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e, lam, rng))
-    showers = _concat(deposits)
+        showers.append(Showers(h_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
+            -1, N_SPOTS), spot_e.reshape(-1, N_SPOTS).mean(axis=1), "lambda_i"))
+        _, first_dist = _place(first, h_idx, bounds, lam)
+        reach[h_idx] = np.where(parts.charge[sel][h_idx] == 0, -np.inf,
+                                np.nan_to_num(first_dist, nan=np.inf))
+    shower_dep = _concat(deposits)
     m_idx = np.flatnonzero(muon | (~em & (limit > 0)))
     mips = _mip(m_idx, limit[m_idx], bounds, calos, entry)
-    dep = _concat([showers, mips])
-    smeared = np.concatenate([_smear(showers, em, calos, rng), mips.energy])
-    return _towers(dep, smeared, sel, parts.event[sel], calos, rng)
+    dep = _concat([shower_dep, mips])
+    smeared = np.concatenate([_smear(shower_dep, em, calos, rng), mips.energy])
+    cells = _towers(dep, smeared, sel, parts.event[sel], calos, rng, waveforms)
+    cells["imaging"] = _imaging(geo, (*entry, parts.event[sel]), reach, showers, bounds, sel,
+                                rng)
+    return cells
+
+
+def _imaging(geo: Geometry, entry: tuple[Array, Array, Array, IntArray], reach: Array,
+             showers: list[Showers], bounds: tuple[Array, Array], sel: IntArray,
+             rng: np.random.Generator) -> dict[str, Any]:
+    """Hits of all imaging-layer groups, sorted by event; particle indexes the batch."""
+    out = []
+    for g in geo.imaging:
+        dist = np.stack([_distance(entry[0], entry[1], r) for r in g.radius], axis=1)
+        h = imaging_hits(g, dist, reach, showers, entry, bounds, geo.calorimeters, rng)
+        h["particle"] = sel[h["particle"]]
+        h["subsystem"] = np.full(len(h["event"]), geo.subsystems.index(g.subsystem))
+        out.append(h)
+    if not out:
+        return {}
+    hits = {key: np.concatenate([h[key] for h in out]) for key in out[0]}
+    order = np.argsort(hits["event"], kind="stable")
+    return {key: value[order] for key, value in hits.items()}
 
 
 def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
-            calos: tuple[Calorimeter, ...], rng: np.random.Generator) -> dict[str, Any]:
-    """Sum deposits into towers; photo-statistics, noise, threshold; truth fractions."""
+            calos: tuple[Calorimeter, ...], rng: np.random.Generator, waveforms: bool
+            ) -> dict[str, Any]:
+    """Sum deposits into towers; photo-statistics, noise, threshold; truth fractions;
+    waveforms of fibre cells (``waveforms``: keys waveform_event, waveform_cell (global
+    cell index), waveform_end, _n_samples, _period_ns, _pedestal, _gain, sample_adc)."""
     r = np.hypot(dep.x, dep.y)
     eta = np.arcsinh(dep.z / np.maximum(r, 1e-9))
     phi = np.arctan2(dep.y, dep.x)
@@ -227,17 +276,19 @@ def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
     n_phi = np.array([c.n_phi for c in calos])[dep.calo]
     i_eta = np.floor((eta + eta_max) / (2 * eta_max) * n_eta).astype(np.int64)
     i_phi = np.floor((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64) % n_phi
-    keep = (i_eta >= 0) & (i_eta < n_eta)
+    z_ends = np.array([(c.waveform.z_end0, c.waveform.z_end1) if c.waveform else
+                       (-np.inf, np.inf) for c in calos])[dep.calo]
+    keep = (i_eta >= 0) & (i_eta < n_eta) & (dep.z >= z_ends[:, 0]) & (dep.z <= z_ends[:, 1])
     width = int(max(c.n_eta * c.n_phi for c in calos))
     cell_id = i_eta * n_phi + i_phi
     key = (event[dep.particle] * len(calos) + dep.calo) * width + cell_id
     uniq, inv = np.unique(key[keep], return_inverse=True)
     true = np.bincount(inv, weights=dep.energy[keep])
-    reco = np.bincount(inv, weights=smeared[keep])
+    visible = np.asarray(np.bincount(inv, weights=smeared[keep]), dtype=np.float64)
     time = np.bincount(inv, weights=(dep.time * dep.energy)[keep]) / true
+    z_mean = np.bincount(inv, weights=(dep.z * dep.energy)[keep]) / true
     calo = (uniq // width) % len(calos)
-    pe = np.array([c.photoelectrons_per_gev for c in calos])[calo]
-    reco = rng.poisson(np.maximum(reco, 0.0) * pe) / pe
+    reco, light = photostatistics(visible, z_mean, calo, calos, rng)
     reco += rng.standard_normal(len(uniq)) * np.array([c.noise for c in calos])[calo]
     time += rng.standard_normal(len(uniq)) * np.array([c.time_resolution for c in calos])[calo]
     alive = reco > np.array([c.threshold for c in calos])[calo]
@@ -255,14 +306,26 @@ def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
     r_mid = np.array([0.5 * (c.r_inner + c.r_outer) for c in calos])[c_calo]
     eta_c = -eta_max_c + (cid // n_phi_c + 0.5) * 2 * eta_max_c / n_eta_c
     phi_c = -np.pi + (cid % n_phi_c + 0.5) * 2 * np.pi / n_phi_c
-    return {
-        "cell_event": uniq[alive] // width // len(calos), "cell_id": cid,
-        "cell_calo": c_calo, "cell_layer": np.zeros(len(cid), np.int64),
+    fibre_mid = np.array([0.5 * (c.waveform.z_end0 + c.waveform.z_end1) if c.waveform
+                          else np.nan for c in calos])[c_calo]  # fibre cells span z
+    cell_z = np.where(np.isfinite(fibre_mid), fibre_mid, r_mid * np.sinh(eta_c))
+    layer = _layering(calos)[1][c_calo]
+    cell_event = uniq[alive] // width // len(calos)
+    cells = {
+        "cell_event": cell_event, "cell_id": layer * width + cid,
+        "cell_calo": c_calo, "cell_layer": layer,
         "cell_x": r_mid * np.cos(phi_c), "cell_y": r_mid * np.sin(phi_c),
-        "cell_z": r_mid * np.sinh(eta_c), "cell_energy": reco[alive],
+        "cell_z": cell_z, "cell_energy": reco[alive],
         "cell_time": time[alive],
         "truth_event": (uniq[pair_cell] // width // len(calos))[live_pair],
         "truth_cell": new_index[pair_cell][live_pair],
         "truth_particle": sel[pairs % len(sel)][live_pair],
         "truth_fraction": (pair_e / true[pair_cell])[live_pair],
     }
+    if waveforms:
+        wave = digitise(light[alive], time[alive], z_mean[alive], c_calo, calos, rng)
+        cells.update(waveform_event=cell_event[wave["cell"]], waveform_cell=wave["cell"],
+                     sample_adc=wave["samples"], waveform_period_ns=wave["period"],
+                     **{f"waveform_{k}": wave[k] for k in ("end", "n_samples", "pedestal",
+                                                          "gain")})
+    return cells

@@ -18,7 +18,9 @@ Adding a detector means adding a file; the format (units are part of the key nam
 - ``calorimetry``: ``em`` and optionally ``hadron``: ``{eta_max, stochastic, constant}``
   for sigma(E)/E = stochastic / sqrt(E) (+) constant;
 - ``calorimeters`` (optional): barrel calorimeters for cells, inner to outer (see
-  ``npfm.detectors.calo_geometry``);
+  ``npfm.detectors.calo_geometry``); ``imaging_layers`` (optional): silicon pixel layers
+  among them, hit by the showers (see ``npfm.detectors.imaging``; their subsystems follow
+  the trackers' in ``subsystems``);
 - ``passive`` (optional): material-only surfaces (beam pipe, field cages); one with
   ``absorber: true`` stops every particle reaching it within its extent (e.g. a magnet
   cryostat closing the central tracking volume);
@@ -56,6 +58,7 @@ import yaml
 
 from npfm.detectors.calo_geometry import parse_calorimeters
 from npfm.detectors.field import boundary_disks
+from npfm.detectors.imaging import parse_imaging
 from npfm.detectors.tables import Geometry, LayerTable, Resolution
 from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
@@ -148,6 +151,16 @@ class _Reader:
         unknown = sorted(set(self.raw) - allowed)
         if unknown:
             raise self.fail(unknown[0], "unknown key", f"use only {', '.join(sorted(allowed))}")
+
+    def detector_entry(self, keys: set[str], sources: set[str], kind: str) -> str:
+        """Check an entry's keys and sources; its subsystem (a vocabulary name)."""
+        self.check_keys(keys)
+        self.check_sources(sources)
+        name = self.text("subsystem")
+        if name not in vocabulary.names("subsystems"):
+            raise self.fail("subsystem", f"unknown subsystem {name!r}", "add it to "
+                            f"npfm/events/vocabulary.yaml (kind: {kind})")
+        return name
 
     def check_sources(self, sources: set[str]) -> None:
         refs = self.get("source")
@@ -258,7 +271,8 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     top = _Reader(path, raw)
     for key in _TOP:
         top.get(key)
-    top.check_keys({*_TOP, "passive", "field_half_length_cm", "calorimeters"})
+    top.check_keys({*_TOP, "passive", "field_half_length_cm", "calorimeters",
+                    "imaging_layers"})
     if not isinstance(top.get("sources"), list):
         raise top.fail("sources", "expected a list", "give [{key, ref}, ...]")
     refs = [_Reader(path, s, f"sources[{i}]") for i, s in enumerate(top.get("sources"))]
@@ -324,13 +338,16 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     table["layer"] = np.array([np.sum(sub[:i] == s) for i, s in enumerate(sub)], np.int64)
     for arr in table.values():
         arr.flags.writeable = False
+    imaging = parse_imaging(top.entries("imaging_layers"), sources)
+    subsystems += [g.subsystem for g in imaging if g.subsystem not in subsystems]
     return Geometry(id=top.text("id"), version=top.text("version"),
                     experiment=top.text("experiment"), facility=top.text("facility"),
                     field_tesla=top.number("field_tesla"), field_half_length=half_length,
                     sources=tuple((r.text("key"), r.text("ref")) for r in refs),
                     subsystems=tuple(subsystems), layers=LayerTable(**table),
                     resolution=_resolution(top, sources), path=path,
-                    calorimeters=parse_calorimeters(top.entries("calorimeters"), sources))
+                    calorimeters=parse_calorimeters(top.entries("calorimeters"), sources),
+                    imaging=imaging)
 
 
 def _resolution(top: _Reader, sources: set[str]) -> Resolution:

@@ -37,8 +37,9 @@ class SimOptions:
     resolution and object smearing; efficiency: per-layer hit efficiency (off: every
     crossing is a hit); noise: electronic noise hits; decays: K0S / Lambda decays in
     flight; include_objects: the object_* columns; calorimeter: calorimeter cells and their
-    truth contributions (geometries with ``calorimeters``); max_turns: turns (2 pi) after which a
-    particle is dropped; block, linear_max_kink: crossings per propagation step and the
+    truth contributions (geometries with ``calorimeters``); waveforms: the sampled
+    waveforms of fibre calorimeters (off: their cells only); max_turns: turns (2 pi) after
+    which a particle is dropped; block, linear_max_kink: crossings per propagation step and the
     largest kink treated to first order within a step (0: exact stepping everywhere, see
     ``npfm.detectors.propagate``); max_steps: safety bound on propagation steps.
     """
@@ -51,6 +52,7 @@ class SimOptions:
     decays: bool = True
     include_objects: bool = True
     calorimeter: bool = True
+    waveforms: bool = True
     max_turns: float = 3.0
     block: int = 16
     linear_max_kink: float = 3e-3
@@ -97,15 +99,11 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         hit_event = np.concatenate((hit_event, noise_event))
     lay = geo.layers
     n_sub = len(geo.subsystems)
-    subsystem = lay.subsystem[hits.layer]
-    real = hits.particle >= 0
-    nhits = np.bincount(hits.particle[real] * n_sub + subsystem[real],
-                        minlength=len(parts) * n_sub).reshape(len(parts), n_sub)
-    # readout order within each event (no truth ordering leaks into the hit lists)
-    order = np.lexsort((hits.col, hits.row, hits.module, lay.layer[hits.layer], subsystem,
-                        hit_event))
-    hits, hit_event, subsystem = hits.select(order), hit_event[order], subsystem[order]
-    hit_bounds = np.searchsorted(hit_event, np.arange(n_events + 1))
+    h = {"particle": hits.particle, "x": hits.x, "y": hits.y, "z": hits.z, "t": hits.t,
+         "edep": hits.edep, "adc": hits.adc, "module": hits.module, "row": hits.row,
+         "col": hits.col, "layer": lay.layer[hits.layer], "subsystem": lay.subsystem[hits.layer],
+         "event": hit_event}
+    nhits = _count_hits(h, len(parts), n_sub)
     objects: dict[str, Any] = {}
     object_bounds = np.zeros(n_events + 1, np.int64)
     if opts.include_objects:
@@ -114,18 +112,26 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         objects, index = reconstruct(parts, nhits, geo, vertex[parts.event, 0],
                                      vertex[parts.event, 1], rng, smear=opts.smearing)
         object_bounds = np.searchsorted(parts.event[index], np.arange(n_events + 1))
-    cells = simulate_cells(parts, geo, rng) if opts.calorimeter and geo.calorimeters \
-        else None
+    cells = simulate_cells(parts, geo, rng, opts.waveforms) \
+        if opts.calorimeter and geo.calorimeters else None
+    if cells is not None and cells["imaging"]:  # imaging-layer hits join the tracker's
+        h = {key: np.concatenate([value, cells["imaging"][key]]) for key, value in h.items()}
+        nhits = _count_hits(h, len(parts), n_sub)
+    # readout order within each event (no truth ordering leaks into the hit lists)
+    order = np.lexsort((h["col"], h["row"], h["module"], h["layer"], h["subsystem"],
+                        h["event"]))
+    h = {key: value[order] for key, value in h.items()}
+    hit_bounds = np.searchsorted(h["event"], np.arange(n_events + 1))
     # per-hit and per-particle columns of the whole batch, then one slice per event
     bounds = np.append(offsets, len(parts))
-    local = np.where(hits.particle >= 0, hits.particle - bounds[hit_event], -1)
-    pid, noise_tag = hit_labels(hits.particle, parts.pdg, parts.px, parts.py)
+    local = np.where(h["particle"] >= 0, h["particle"] - bounds[h["event"]], -1)
+    pid, noise_tag = hit_labels(h["particle"], parts.pdg, parts.px, parts.py)
     hit_columns = {
-        "hit_x": hits.x, "hit_y": hits.y, "hit_z": hits.z, "hit_t": hits.t,
-        "hit_edep": hits.edep, "hit_adc": hits.adc,
-        "hit_subsystem": np.array(geo.subsystems)[subsystem],
-        "hit_layer": lay.layer[hits.layer], "hit_module": hits.module,
-        "hit_cell_row": hits.row, "hit_cell_col": hits.col, "hit_particle": local,
+        "hit_x": h["x"], "hit_y": h["y"], "hit_z": h["z"], "hit_t": h["t"],
+        "hit_edep": h["edep"], "hit_adc": h["adc"],
+        "hit_subsystem": np.array(geo.subsystems)[h["subsystem"]],
+        "hit_layer": h["layer"], "hit_module": h["module"],
+        "hit_cell_row": h["row"], "hit_cell_col": h["col"], "hit_particle": local,
         "hit_track_id": local, "hit_pid_class": pid, "hit_noise": noise_tag,
     }
     particle_columns = {
@@ -157,6 +163,13 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
     return out
 
 
+def _count_hits(h: dict[str, np.ndarray], n_parts: int, n_sub: int) -> np.ndarray:
+    """Hits per (particle, subsystem) of the particles' own hits (noise excluded)."""
+    real = h["particle"] >= 0
+    return np.bincount(h["particle"][real] * n_sub + h["subsystem"][real],
+                       minlength=n_parts * n_sub).reshape(n_parts, n_sub)
+
+
 def _add_cells(rows: list[dict[str, Any]], cells: dict[str, Any], bounds: np.ndarray,
                geo: Geometry) -> None:
     """Per-event cell and truth-contribution columns (indices local to the event)."""
@@ -173,3 +186,20 @@ def _add_cells(rows: list[dict[str, Any]], cells: dict[str, Any], bounds: np.nda
         row.update(cell_subsystem=names[cells["cell_calo"][c0:c1]],
                    cell_truth_cell=truth_cell[t0:t1], cell_truth_particle=truth_particle[t0:t1],
                    cell_truth_fraction=cells["truth_fraction"][t0:t1])
+    if "waveform_event" in cells and len(cells["waveform_event"]):
+        _add_waveforms(rows, cells, c_bounds)
+
+
+def _add_waveforms(rows: list[dict[str, Any]], cells: dict[str, Any], c_bounds: np.ndarray
+                   ) -> None:
+    """Per-event waveform and sample columns (``waveform_cell`` local to the event)."""
+    event = cells["waveform_event"]
+    w_bounds = np.searchsorted(event, np.arange(len(rows) + 1))
+    s_bounds = np.concatenate([[0], np.cumsum(cells["waveform_n_samples"])])[w_bounds]
+    local = cells["waveform_cell"] - c_bounds[event]
+    for k, row in enumerate(rows):
+        w0, w1 = w_bounds[k], w_bounds[k + 1]
+        row.update({name: cells[name][w0:w1] for name in (
+            "waveform_end", "waveform_n_samples", "waveform_period_ns", "waveform_pedestal",
+            "waveform_gain")}, waveform_cell=local[w0:w1],
+            sample_adc=cells["sample_adc"][s_bounds[k]:s_bounds[k + 1]])

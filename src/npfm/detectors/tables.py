@@ -13,6 +13,47 @@ import numpy.typing as npt
 
 
 @dataclass(frozen=True)
+class FibreReadout:
+    """Fibres along z read out by SiPMs at both ends (z_end0 < z_end1, cm), sampled.
+
+    ``pe_per_gev_end``: photo-electrons per GeV (electromagnetic scale) at each end for a
+    deposit at the end itself (no attenuation); pulse: difference of exponentials with
+    ``rise``/``fall`` time constants (ns); ``gain``: summed ADC counts per photo-electron.
+    """
+
+    z_end0: float
+    z_end1: float
+    attenuation: float  # cm
+    speed: float  # cm/ns, signal speed along the fibre
+    pe_per_gev_end: float
+    rise: float
+    fall: float
+    n_samples: int
+    period: float  # ns
+    window_start: float  # ns, time of the first sample's start
+    pedestal: float  # ADC counts
+    gain: float  # ADC counts (summed over samples) per photo-electron
+    noise: float  # ADC counts per sample
+    adc_bits: int
+
+
+@dataclass(frozen=True)
+class ImagingLayers:
+    """Silicon pixel layers at radii ``radius`` (cm) among the calorimeters: hits from
+    the charged particles of showers (``npfm.detectors.imaging``)."""
+
+    subsystem: str
+    radius: npt.NDArray[np.float64]
+    z_min: float
+    z_max: float
+    pitch: float  # cm, square pixels
+    modules: int  # phi staves per layer
+    mip_gev: float  # deposit of one minimum-ionising crossing
+    adc_bits: int
+    adc_gev: float
+
+
+@dataclass(frozen=True)
 class LayerTable:
     """Per-layer arrays (one entry per surface; passive surfaces have subsystem -1).
 
@@ -106,6 +147,8 @@ class Calorimeter:
     noise: float  # per-cell noise (GeV)
     threshold: float  # zero suppression (GeV)
     time_resolution: float  # ns
+    #: two-ended fibre readout with waveforms (``npfm.detectors.waveforms``); None: towers
+    waveform: FibreReadout | None = None
 
     def depth(self, units: str) -> float:
         """Thickness in radiation (``x0``) or interaction (``lambda_i``) lengths."""
@@ -128,6 +171,7 @@ class Geometry:
     resolution: Resolution
     path: str
     calorimeters: tuple[Calorimeter, ...] = ()  # inner to outer
+    imaging: tuple[ImagingLayers, ...] = ()  # silicon layers among the calorimeters
 
     @property
     def cylinder_order(self) -> npt.NDArray[np.int64]:
