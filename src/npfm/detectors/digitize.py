@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors import kernels
 from npfm.detectors.geometry import READOUT_CODES
 from npfm.detectors.material import collision_deposit, energy_deposit, landau
 from npfm.detectors.propagate import Crossings, grazing_cap, incidence_factor
@@ -33,6 +34,10 @@ from npfm.detectors.tables import Geometry
 Array = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 _PAD, _STRIP, _WIRE = READOUT_CODES["pad"], READOUT_CODES["strip"], READOUT_CODES["wire"]
+#: per-layer columns that ``kernels.place`` reads
+_FLOATS = ("radius", "r_min", "r_max", "half_length", "res_u", "res_v", "diffusion_t2",
+           "diffusion_l2", "pitch_u", "pitch_v", "drift_velocity", "adc_gev")
+_INTS = ("is_disk", "readout", "modules", "layer", "adc_bits")
 #: beta gamma of the reference minimum-ionising particle for noise amplitudes (the Bethe
 #: minimum lies at beta gamma ~ 3-4, PDG section 34.2.3).
 _MIP_BETA_GAMMA = 3.5
@@ -67,6 +72,14 @@ def _place(geometry: Geometry, layer: Ints, phi: Array, v: Array, z: Array, t: A
            edep: Array, particle: Ints, rng: np.random.Generator, smear: bool) -> Hits:
     """Measured position, time, readout cell and ADC of hits at (phi, v) on ``layer``."""
     lay = geometry.layers
+    if kernels.compiled():  # the same arithmetic in one compiled pass
+        gauss = rng.standard_normal((2, len(layer))) if smear else np.zeros((2, 0))
+        out, cells = kernels.place(
+            np.stack([getattr(lay, name) for name in _FLOATS]),
+            np.stack([getattr(lay, name).astype(np.int64) for name in _INTS]),
+            np.array([_STRIP, _PAD, _WIRE]), layer, phi, v, z, t, edep, gauss, smear)
+        return Hits(particle=particle, layer=layer, x=out[0], y=out[1], z=out[2], t=out[3],
+                    edep=edep, adc=cells[0], module=cells[1], row=cells[2], col=cells[3])
     disk, kind = lay.is_disk[layer], lay.readout[layer]
     radius = np.where(disk, v, lay.radius[layer])
     v_low = np.where(disk, lay.r_min[layer], -lay.half_length[layer])

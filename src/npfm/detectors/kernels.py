@@ -190,3 +190,73 @@ def advance(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, kappa
             out[3, j, i] = c * px[i] - sn * py[i]
             out[4, j, i] = sn * px[i] + c * py[i]
     return out
+
+
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@_jit
+def _cell(c: float) -> int:
+    """np.nan_to_num(c, posinf=0.0).astype(np.int64) (x86: out of range -> INT64_MIN)."""
+    if c != c or c == np.inf:
+        return 0
+    if not -9.223372036854775808e18 <= c < 9.223372036854775808e18:
+        return _INT64_MIN
+    return int(c)
+
+
+@_jit
+def place(floats: Array, ints: npt.NDArray[np.int64], codes: npt.NDArray[np.int64],
+          layer: npt.NDArray[np.int64], phi: Array, v: Array, z: Array, t: Array, edep: Array,
+          gauss: Array, smear: bool) -> tuple[Array, npt.NDArray[np.int64]]:
+    """``digitize._place`` for given standard normals ``gauss`` (2, n). ``floats``: per-layer
+    rows radius r_min r_max half_length res_u res_v diffusion_t2 diffusion_l2 pitch_u
+    pitch_v drift_velocity adc_gev; ``ints``: is_disk readout modules layer adc_bits;
+    ``codes``: the strip, pad and wire readout codes. Returns rows x y z t and adc module
+    row col."""
+    strip, pad, wire = codes[0], codes[1], codes[2]
+    n = len(layer)
+    out, cells = np.empty((4, n)), np.empty((4, n), np.int64)
+    two_pi = 2.0 * np.pi
+    for i in range(n):
+        ly = layer[i]
+        radius, r_min, r_max, half = floats[0, ly], floats[1, ly], floats[2, ly], floats[3, ly]
+        res_u, res_v, diff_t2, diff_l2 = floats[4, ly], floats[5, ly], floats[6, ly], floats[7, ly]
+        pitch_u, pitch_v, speed = floats[8, ly], floats[9, ly], floats[10, ly]
+        adc_gev = floats[11, ly]
+        disk, kind, n_mod, own, bits = (ints[0, ly] != 0, ints[1, ly], ints[2, ly], ints[3, ly],
+                                        ints[4, ly])
+        vi = v[i]
+        radius = vi if disk else radius
+        v_low, v_high = (r_min, r_max) if disk else (-half, half)
+        drift = half - np.abs(z[i]) if kind == pad else 0.0
+        ph = phi[i]
+        if smear:
+            ph = ph + np.sqrt(res_u * res_u + diff_t2 * drift) * gauss[0, i] / radius
+            vi = vi + np.sqrt(res_v * res_v + diff_l2 * drift) * gauss[1, i]
+        if kind == strip:
+            vi = v_low + (np.floor((vi - v_low) / pitch_v) + 0.5) * pitch_v
+        if vi < v_low:  # np.clip
+            vi = v_low
+        elif vi > v_high:
+            vi = v_high
+        ph = _mod(ph, two_pi)
+        module = min(int(ph * n_mod / two_pi), n_mod - 1)
+        u_cell = _cell(np.floor(radius * (ph - module * 2.0 * np.pi / n_mod) / pitch_u))
+        v_cell = _cell(np.floor((vi - v_low) / pitch_v))
+        if kind == strip:
+            cells[2, i], cells[3, i] = v_cell, u_cell
+        elif kind in (pad, wire):
+            cells[2, i], cells[3, i] = own, (u_cell if kind == pad else module)
+        else:
+            cells[2, i], cells[3, i] = u_cell, v_cell
+        cells[1, i] = module + n_mod if kind == pad and vi < 0 else module
+        z_out = z[i] if disk else vi
+        extra = (half - np.abs(z_out)) / speed if kind == pad else 0.0
+        r_out = vi if disk else radius
+        adc, adc_max = np.rint(edep[i] / adc_gev), float(2 ** bits - 1)
+        adc = 1.0 if adc < 1.0 else (adc_max if adc > adc_max else adc)  # np.clip
+        cells[0, i] = _cell(adc) if adc == adc else _INT64_MIN
+        out[0, i], out[1, i] = r_out * np.cos(ph), r_out * np.sin(ph)
+        out[2, i], out[3, i] = z_out, t[i] + extra
+    return out, cells
