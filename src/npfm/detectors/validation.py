@@ -10,7 +10,8 @@ Checks (issue 3; reference values cited where used):
                 separates pi, K and p at 0.4 GeV, with a pion resolution as expected from
                 the Allison-Cobb scaling (Ann. Rev. Nucl. Part. Sci. 30 (1980) 253);
   clas12_dis, clas12_dc  fixed-target DIS through CLAS12 (``validation_clas12``);
-  calo_resolution, calo_profile  sPHENIX calorimeter cells (``validation_calo``).
+  calo_resolution, calo_profile  sPHENIX calorimeter cells (``validation_calo``);
+  bic_resolution, bic_profile  ePIC Barrel Imaging Calorimeter (``validation_bic``).
 """
 
 from __future__ import annotations
@@ -209,7 +210,11 @@ def run(out: Path, seed: int = 1, scale: float = 1.0) -> list[Check]:
 
     c_calo, calo_arrays = validation_calo.calo_checks(2 * n, seed)
     validation_calo.plot(out, calo_arrays)
-    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12, *c_calo]
+    from npfm.detectors import validation_bic  # it imports Check from here
+
+    c_bic, bic_arrays = validation_bic.bic_checks(2 * n, seed)
+    validation_bic.plot(out, bic_arrays)
+    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12, *c_calo, *c_bic]
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), dpi=110)
     ax = axes[0, 0]
@@ -247,7 +252,8 @@ def run(out: Path, seed: int = 1, scale: float = 1.0) -> list[Check]:
     lines += [f"| {c.name} | {'PASS' if c.passed else 'FAIL'} | {c.value:.4g} | {c.target} | "
               f"{c.detail} |" for c in checks]
     lines += ["", "![plots](physics-validation.png)", "", "![CLAS12](clas12-validation.png)",
-              "", "![calorimeters](calo-validation.png)", ""]
+              "", "![calorimeters](calo-validation.png)", "",
+              "![ePIC BIC](bic-validation.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps([asdict(c) for c in checks], indent=2))
     return checks

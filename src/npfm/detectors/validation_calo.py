@@ -85,6 +85,19 @@ def calo_checks(n: int, seed: int) -> tuple[list[Check], dict[str, Any]]:
     return [c_res, c_prof], {"resolution": res, "profile": prof}
 
 
+def plot_resolution(ax: Any, res: dict[str, Any], label: str, title: str, reference: str
+                    ) -> None:
+    """Fitted resolutions (``resolution`` arrays) against energy, with the fit and the
+    published curve."""
+    e = np.linspace(0.8, 20, 100)
+    ax.plot(res["energy"], 100 * res["resolution"], "o", label=label)
+    ax.plot(e, 100 * np.hypot(res["a"] / np.sqrt(e), res["b"]), label="fit")
+    pa, pb = res["published"]
+    ax.plot(e, 100 * np.hypot(pa / np.sqrt(e), pb), "k--", label=reference)
+    ax.set(xlabel="E [GeV]", ylabel="sigma/E [%]", title=title)
+    ax.legend(frameon=False)
+
+
 def plot(out: Path, arrays: dict[str, Any]) -> None:
     """``calo-validation.png``: resolution against energy, longitudinal profile."""
     import matplotlib.pyplot as plt
@@ -92,14 +105,8 @@ def plot(out: Path, arrays: dict[str, Any]) -> None:
 
     res, prof = arrays["resolution"], arrays["profile"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
-    e = np.linspace(0.8, 20, 100)
-    ax = axes[0]
-    ax.plot(res["energy"], 100 * res["resolution"], "o", label="npfm EMCal")
-    ax.plot(e, 100 * np.hypot(res["a"] / np.sqrt(e), res["b"]), label="fit")
-    pa, pb = res["published"]
-    ax.plot(e, 100 * np.hypot(pa / np.sqrt(e), pb), "k--", label="published (1704.01461)")
-    ax.set(xlabel="E [GeV]", ylabel="sigma/E [%]", title="sPHENIX EMCal, electrons")
-    ax.legend(frameon=False)
+    plot_resolution(axes[0], res, "npfm EMCal", "sPHENIX EMCal, electrons",
+                    "published (1704.01461)")
     ax = axes[1]
     t = np.linspace(0, 25, 101)
     ax.hist(prof["depth"], bins=t, density=True, histtype="step", label="npfm spots")
