@@ -24,12 +24,13 @@ from npfm.physics import generate
 
 @pytest.fixture(scope="module")
 def simulated() -> pa.Table:
-    """K0S (decaying to pi+ pi-: parent links) and pion-gun events through ePIC."""
+    """K0S (decaying to pi+ pi-: parent links) and pion-gun events through ePIC's trackers
+    (no calorimeter: cells do not travel through EDM4hep here)."""
     rng = np.random.default_rng(2)
     kaons = list(generate("gun", 4, seed=5, pdg=310, count=2, p_range=(1.0, 3.0)))
     pions = list(generate("gun", 3, seed=6, pdg=-211, count=3, eta_range=(-1.0, 1.0)))
-    events = simulate_events(kaons, "epic", rng, run=5) + \
-        simulate_events(pions, "epic", rng, run=5, first_event=100)
+    events = simulate_events(kaons, "epic", rng, run=5, calorimeter=False) + \
+        simulate_events(pions, "epic", rng, run=5, first_event=100, calorimeter=False)
     return events_to_table(events)
 
 

@@ -98,7 +98,9 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         hits = Hits.concat([hits, noise])
         hit_event = np.concatenate((hit_event, noise_event))
     lay = geo.layers
-    n_sub = len(geo.subsystems)
+    # imaging-layer subsystems (after the trackers') only where the calorimeters run
+    n_sub = len(geo.subsystems) if opts.calorimeter and geo.calorimeters else \
+        int(lay.subsystem.max()) + 1
     h = {"particle": hits.particle, "x": hits.x, "y": hits.y, "z": hits.z, "t": hits.t,
          "edep": hits.edep, "adc": hits.adc, "module": hits.module, "row": hits.row,
          "col": hits.col, "layer": lay.layer[hits.layer], "subsystem": lay.subsystem[hits.layer],
@@ -150,7 +152,8 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
     for k, ev in enumerate(events):
         h0, h1, p0, p1 = hit_bounds[k], hit_bounds[k + 1], bounds[k], bounds[k + 1]
         row: dict[str, Any] = {
-            **header, "event": first_event + k, "subsystems": list(geo.subsystems), **ev.info,
+            **header, "event": first_event + k, "subsystems": list(geo.subsystems[:n_sub]),
+            **ev.info,
             **{key: value[h0:h1] for key, value in hit_columns.items()},
             **{key: value[p0:p1] for key, value in particle_columns.items()},
         }
