@@ -10,7 +10,7 @@ import pytest
 
 from npfm.detectors import kernels, load_geometry, simulate_events
 from npfm.detectors.helix import advance, cylinder_crossing
-from npfm.detectors.propagate import _first_order
+from npfm.detectors.propagate import propagate
 from npfm.physics import generate
 
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -54,22 +54,25 @@ def helix_inputs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 @needs_numba
-def test_first_order_kernel_matches_numpy() -> None:
+@pytest.mark.parametrize("detector", ["sphenix", "aleph"])
+def test_propagation_matches_numpy(detector: str) -> None:
+    """Crossings of random particles, loopers and first-order steps included, and the
+    random stream after them."""
     rng = np.random.default_rng(5)
-    k, n = 6, 400
+    n = 600
     h = helix_inputs(rng, n)
-    s = np.cumsum(rng.uniform(0.5, 30.0, (k, n)), axis=0)
-    cross = np.concatenate((rng.normal(0, 50, (5, k, n)), s[None]))
-    args = (cross, h["x"], h["y"], h["px"], h["py"], h["pz"], h["kappa"],
-            rng.integers(0, k + 1, n), rng.uniform(0, 0.003, (k, n)), rng.uniform(0, 1e-3, (k, n)))
-    psi = h["kappa"] * s
-    assert (np.abs(psi) < 0.1).any()
-    assert (np.abs(psi) >= 0.1).any()
+    inputs = (rng.normal(0, 0.01, n), rng.normal(0, 0.01, n), rng.normal(0, 5, n), h["px"],
+              h["py"], h["pz"], rng.choice([-1.0, 1.0], n), np.full(n, 0.13957039),
+              np.zeros(n), load_geometry(detector))
     results = []
     for name in ("numpy", "numba"):
+        gen = np.random.default_rng(9)
         with kernels.backend(name):
-            results.append(_first_order(*args, np.random.default_rng(9)))
-    assert results[0].tobytes() == results[1].tobytes()
+            cross = propagate(*inputs, gen)
+        results.append([np.asarray(v).tobytes() for v in vars(cross).values()]
+                       + [gen.random(4).tobytes()])
+    assert len(cross.layer) > 10 * n
+    assert results[0] == results[1]
 
 
 @needs_numba

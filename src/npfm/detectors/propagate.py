@@ -104,14 +104,6 @@ def _first_order(cross: Array, x: Array, y: Array, px: Array, py: Array, pz: Arr
     of the helix offset R; all sums over j run as prefix sums. Each point then slides
     along the track back onto its cylinder.
     """
-    if kernels.compiled():  # the same arithmetic in one compiled pass
-        psi = kappa * cross[5]
-        normal = rng.standard_normal((2, *psi.shape))
-        small = np.abs(psi) < 0.1
-        powers = np.zeros((2, *psi.shape))  # psi^3, psi^5 where the series needs them
-        powers[0, small], powers[1, small] = psi[small] ** 3, psi[small] ** 5
-        return kernels.first_order(cross, x, y, px, py, pz, kappa, length, theta0, dp,
-                                   normal, powers[0], powers[1])
     cx, cy, cz, cpx, cpy, s = cross
     rank = np.arange(len(s))[:, None]
     pt = np.hypot(px, py)
@@ -140,6 +132,21 @@ def _first_order(cross: Array, x: Array, y: Array, px: Array, py: Array, pz: Arr
     return np.stack((cx - wy + cpx / pt * slide, cy + wx + cpy / pt * slide,
                      cz + s * slope_sum - slope_s + slope * slide, cos_o * cpx - sin_o * cpy,
                      sin_o * cpx + cos_o * cpy, slope_k * pt_k))
+
+
+def _step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int,
+               helix: tuple[Array, ...], length: npt.NDArray[np.int64], radius: Array,
+               rng: np.random.Generator) -> Array:
+    """``kernels.step_rows`` with the standard normals ``_first_order`` draws and the powers
+    of psi it computes with NumPy (``helix``: x y px py pz kappa of the step's particles)."""
+    normal, powers = np.zeros((2, 0, 0)), np.zeros((2, 0, 0))
+    if k > 1:
+        psi = helix[5][ext] * np.concatenate((rows[6][:, ext], rows_more[6, :k - 1]))
+        normal = rng.standard_normal((2, *psi.shape))
+        small = np.abs(psi) < 0.1
+        powers = np.zeros((2, *psi.shape))  # psi^3, psi^5 where the series needs them
+        powers[0, small], powers[1, small] = psi[small] ** 3, psi[small] ** 5
+    return kernels.step_rows(rows, rows_more, ext, k, *helix, length, normal, powers, radius)
 
 
 def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, charge: Array,
@@ -243,17 +250,22 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
                 chain[1:] &= small_more[:-1]
                 length[ext] += np.cumprod(chain, axis=0).sum(axis=0)
                 k = int(length.max())
-                rows = np.repeat(rows, k, axis=1)
-                rows[:, 1:, ext] = rows_more[:, :k - 1]
-                if k > 1:  # only rows 0-5 (position, momentum) change
-                    part = _first_order(rows[[0, 1, 2, 3, 4, 6]][:, :, ext], x[ext], y[ext],
-                                        px[ext], py[ext], pz[ext], kappa[ext], length[ext],
-                                        rows[10][:, ext], rows[12][:, ext], rng)
-                    # linearised crossings go exactly onto their cylinders (row 0 is exact)
-                    onto = lay.radius[rows[7, 1:][:, ext].astype(np.int64)] / np.hypot(
-                        part[0, 1:], part[1, 1:])
-                    part[:2, 1:] *= onto
-                    rows[:6, :, ext] = part
+                if kernels.compiled():  # the same in one compiled pass, without copies
+                    rows = _step_rows(rows, rows_more, ext, k, (x, y, px, py, pz, kappa),
+                                      length, lay.radius, rng)
+                else:
+                    rows = np.repeat(rows, k, axis=1)
+                    rows[:, 1:, ext] = rows_more[:, :k - 1]
+                    if k > 1:  # only rows 0-5 (position, momentum) change
+                        part = _first_order(rows[[0, 1, 2, 3, 4, 6]][:, :, ext], x[ext],
+                                            y[ext], px[ext], py[ext], pz[ext], kappa[ext],
+                                            length[ext], rows[10][:, ext], rows[12][:, ext],
+                                            rng)
+                        # linearised crossings go exactly onto their cylinders (row 0 is exact)
+                        onto = lay.radius[rows[7, 1:][:, ext].astype(np.int64)] / np.hypot(
+                            part[0, 1:], part[1, 1:])
+                        part[:2, 1:] *= onto
+                        rows[:6, :, ext] = part
             energy = np.sqrt(pt * pt + pz * pz + m * m)
             times = t + rows[6] * energy / (pt * C_CM_NS)  # path s p / pT at speed c p / E
             layers = rows[7].astype(np.int64)
