@@ -75,8 +75,15 @@ _PDG_BY_CODE = {1: 22, 2: -11, 3: 11, 5: -13, 6: 13, 7: 111, 8: 211, 9: -211, 10
                 41: 4122, 42: 24, 43: -24, 44: 23, 45: 1000010020, 46: 1000010030,
                 47: 1000020040, 49: 1000020030, 58: 12, 59: -12, 60: 14, 61: -14, 62: 16,
                 63: -16}
-# Object types by pwflag: 0 charged track, 1 electron, 2 muon, 3 V0, 4 photon, 5 neutral hadron.
+# Object types by the reconstructed (energy-flow) pwflag: 0 charged track, 1 electron,
+# 2 muon, 3 V0, 4 photon, 5 neutral hadron (ALPHA energy-flow types; checked against truth
+# in docs/formats.md). Truth lines use the flag otherwise: it is kept uninterpreted.
 _OBJECT_TYPES = ("charged_track", "electron", "muon", "v0", "photon", "neutral_hadron")
+#: Extension column of the truth pwflag and its description (docs/event-model.md).
+TRUTH_PWFLAG = "particle_ext_pwflag"
+TRUTH_PWFLAG_DOC = ("pwflag of the MIT ALEPH truth line, as the file gives it (not the "
+                    "reconstruction's energy-flow type: in the archive's truth files 1 marks "
+                    "muons, 2 electrons, -11 neutrinos; see docs/formats.md)")
 
 
 @dataclass
@@ -312,7 +319,19 @@ def to_event(reco: AlephEvent | None, truth: AlephEvent | None,
             particle_pdg=[_pdg(r) for r in rows], particle_charge=_column(rows, "charge"),
             particle_px=_column(rows, "px"), particle_py=_column(rows, "py"),
             particle_pz=_column(rows, "pz"), particle_mass=_column(rows, "m"))
+        event[TRUTH_PWFLAG] = _whole(_column(rows, "pwflag"), truth)
+        event["extensions"] = {TRUTH_PWFLAG: TRUTH_PWFLAG_DOC}
     return event
+
+
+def _whole(flags: np.ndarray | None, block: AlephEvent) -> np.ndarray:
+    """The truth pwflags as int64 (a fractional one is refused)."""
+    assert flags is not None, "every object line has a pwflag"
+    bad = (flags != np.round(flags)) | (np.abs(flags) > _INT64_MAX)
+    if bad.any():
+        raise NpfmError(f"run {block.run} event {block.event}", f"truth pwflag "
+                        f"{flags[bad][0]:g} is not a whole number", "check the source file")
+    return flags.astype(np.int64)
 
 
 def link(reco: Iterator[AlephEvent], truth: Iterator[AlephEvent], stats: dict[str, int]
