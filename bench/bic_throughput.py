@@ -1,18 +1,20 @@
 """ePIC simulation throughput with and without the Barrel Imaging Calorimeter.
 
-    .venv/bin/python bench/bic_throughput.py [--events 400]
+    .venv/bin/python bench/bic_throughput.py [--events 400] [--setting full]
 
 epic x ep_eic events from ``generate("ep_eic", n, seed=SEED)`` (generated once, not
 timed), simulated in batches of ``SIM_BATCH`` in one process with the BIC off
 (``calorimeter=false``), with cells and imaging hits but no waveforms
 (``waveforms=false``), and in full; then ``events_to_table`` and ``write_indexed_shard``.
 Prints CPU-time events/s of each stage (the second of two repetitions), shard size per
-event, and cells, imaging hits and waveform samples per event.
+event, and cells, imaging hits and waveform samples per event; with ``--setting``, that
+setting alone and the process's peak RSS (generation included).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +59,7 @@ def _run(events: list, options: dict, out: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--setting", choices=list(SETTINGS))
     args = parser.parse_args()
     events = list(generate("ep_eic", args.events, seed=SEED))
     print("| BIC | simulation ev/CPU s | table | writing | the three together | "
@@ -64,11 +67,15 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in SETTINGS.items():
+            if args.setting not in (None, name):
+                continue
             _run(events, options, Path(tmp))  # first repetition: warm-up
             r = _run(events, options, Path(tmp))
             print(f"| {name} | {r['sim']:,.0f} | {r['table']:,.0f} | {r['write']:,.0f} | "
                   f"{r['all']:,.0f} | {r['kb']:.1f} | {r['cells']:.1f} | "
                   f"{r['imaging']:.1f} | {r['samples']:,.0f} |")
+    if args.setting:
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
