@@ -162,6 +162,9 @@ def import_trackml(
 
 #: The demo's simulated corpora: (detector, physics) pairs, one corpus each.
 DEMO_PAIRS = (("sphenix", "pp200"), ("aleph", "ee_z"), ("zeus", "ep_hera"), ("epic", "ep_eic"))
+#: Simulation options of the demo per detector: ePIC without its Barrel Imaging Calorimeter,
+#: which makes the simulation ~7x slower and events ~4x more hits (docs/performance.md).
+DEMO_SIM_OPTIONS = {"epic": {"calorimeter": False}}
 
 
 @app.command()
@@ -195,7 +198,8 @@ def demo(aleph_dir: Annotated[Path, typer.Option(help="directory of MIT ALEPH .a
         task = bar.add_task("simulating", total=events * len(DEMO_PAIRS))
         for i, (detector, physics) in enumerate(DEMO_PAIRS):
             job = SimulationJob(detector, physics, events, seed=i + 1, run=i + 1,
-                                shard_events=max(1, -(-events // 2)))
+                                shard_events=max(1, -(-events // 2)),
+                                sim_options=DEMO_SIM_OPTIONS.get(detector, {}))
             run_jobs([job], sims[f"{detector}-{physics}"], workers=workers,
                      command="npfm demo", progress=lambda n: bar.advance(task, n))
     for path in sims.values():
