@@ -38,6 +38,7 @@ def test_geometry_layers_interleave() -> None:
     assert 17.0 < depth < 18.0  # ~17.1 X0 in the ePIC geometry
     r = geo.imaging[0].radius
     assert len(r) == 6
+    assert geo.hit_extent == (r[-1], 258.75)  # curation's envelope covers the imaging hits
     for k in range(5):  # imaging layer k lies in front of Pb/ScFi layer k, behind k - 1
         assert (k == 0 or scfi[k - 1].r_outer < r[k])
         assert r[k] < scfi[k].r_inner

@@ -50,7 +50,8 @@ def empty_reasons(table: pa.Table) -> list[str | None]:
 
 
 def envelope_reasons(table: pa.Table) -> list[str | None]:
-    """Hits beyond the outer radius or half-length of the event's geometry file."""
+    """Hits beyond the outer radius or half-length of the event's geometry file (its
+    tracking volume and imaging layers)."""
     reasons: list[str | None] = [None] * table.num_rows
     x, rows = _values(table, "hit_x", 0.0)
     if not len(x):
@@ -62,7 +63,7 @@ def envelope_reasons(table: pa.Table) -> list[str | None]:
     r = np.hypot(x, y)
     for gid in set(geometry_ids) & known:
         geo = load_geometry(gid)
-        r_max, z_max = geo.r_max * (1 + ENVELOPE_MARGIN), geo.z_max * (1 + ENVELOPE_MARGIN)
+        r_max, z_max = (v * (1 + ENVELOPE_MARGIN) for v in geo.hit_extent)
         mine = np.array([g == gid for g in geometry_ids])[rows]
         outside = mine & ((r > r_max) | (np.abs(z) > z_max))
         for i in np.flatnonzero(outside):

@@ -196,4 +196,12 @@ class Geometry:
         """Radius of the outermost cylinder (cm)."""
         return float(self.layers.radius.max())
 
+    @property
+    def hit_extent(self) -> tuple[float, float]:
+        """Largest hit radius and |z| (cm): the tracking volume and the imaging layers."""
+        r, z = self.r_max, self.z_max
+        for g in self.imaging:
+            r, z = max(r, float(g.radius.max())), max(z, abs(g.z_min), abs(g.z_max))
+        return r, z
+
 
