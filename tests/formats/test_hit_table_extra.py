@@ -1,29 +1,34 @@
 """Extra integer columns of a hit table kept without loss as extension columns."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import uproot
 
 from npfm.events.build import events_to_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
+from npfm.formats.edm4hep import read_edm4hep
+from npfm.formats.export import export
 from npfm.formats.hit_table import read_hit_table
 
 # Large ids: a float32 or int16 detour would lose them.
-HITS = "hit_id,x,y,z,volume_id,layer_id,module_id,particle_id,key\n" \
-       "1,-64.4,-7.2,-1502.5,7,2,1,11,9007199254740993\n" \
-       "2,-55.3,0.6,-1502.5,7,2,1,0,-5\n3,-83.8,-1.1,-1502.5,8,4,15,12,123456789012\n"
+HITS = "hit_id,x,y,z,volume_id,layer_id,module_id,particle_id,key,e\n" \
+       "1,-64.4,-7.2,-1502.5,7,2,1,11,9007199254740993,1\n" \
+       "2,-55.3,0.6,-1502.5,7,2,1,0,-5,2\n3,-83.8,-1.1,-1502.5,8,4,15,12,123456789012,3\n"
 PARTICLES = "particle_id,pdg,px,py,pz,nhits\n11,211,0.5,0.1,1.0,1\n12,-13,2.0,0.0,1.0,1\n"
 MAPPING = """hits:
   file: event000001234-hits.csv
   event_from_name: 'event(\\d+)-hits'
   noise_key: 0
   subsystem: PIXEL
-  columns: {x: x, y: y, z: z, particle: particle_id, layer: layer_id}
-  units: {x: mm, y: mm, z: mm}
+  columns: {x: x, y: y, z: z, particle: particle_id, layer: layer_id, energy: e}
+  units: {x: mm, y: mm, z: mm, energy: keV}
   extra_columns: {volume_id: volume_id, module_id: module_id,
                   key: {column: key, description: my detector key}}
 particles:
@@ -104,3 +109,27 @@ def test_empty_or_fractional_cells_are_refused(tmp_path: Path) -> None:
     with pytest.raises(NpfmError, match=r"hits.csv column volume_id: not an integer column "
                                         r"\(.*'7.5'\)"):
         list(read_hit_table(_write(tmp_path, hits=HITS.replace("8,4,15", "7.5,4,15"))))
+
+
+def test_exports_carry_the_extensions_where_the_format_can(
+        tmp_path: Path, make_corpus: Callable[..., Path]) -> None:
+    mapping = MAPPING.replace("subsystem: PIXEL", "subsystem: TPC")
+    (event,) = list(read_hit_table(_write(tmp_path, mapping)))
+    path = make_corpus(tmp_path / "c", events_to_table([{**event, "experiment": "sPHENIX"}]))
+    export(path, "fm4npp", tmp_path / "spacepoints_000.npz")
+    with np.load(tmp_path / "hit_ext_volume_id_000.npz") as ext:
+        assert ext["data"].tolist() == [7, 7, 8]  # one per exported point
+    with np.load(tmp_path / "hit_ext_key_000.npz") as ext:
+        assert ext["data"].tolist() == [9007199254740993, -5, 123456789012]
+    export(path, "edm4hep", tmp_path / "e.root")
+    with uproot.open(tmp_path / "e.root") as f:
+        tree = f["events"]
+        assert tree["TPCHits_ext_module_id"].array().to_list() == [[1, 1, 15]]
+        assert tree["MCParticles_ext_nhits"].array().to_list() == [[1, 1]]
+        meta = json.loads(f["npfm_edm4hep"])
+    assert meta["collections"]["TPCHits_ext_key"] == {
+        "type": "podio::UserDataCollection<int64_t>", "elementsOf": "TPCHits",
+        "column": "hit_ext_key", "description": "my detector key"}
+    (back,) = list(read_edm4hep(tmp_path / "e.root"))  # the reader skips them
+    assert len(back["hit_x"]) == 3
+    assert export(path, "hepmc3", tmp_path / "e.hepmc3").startswith("1 events")

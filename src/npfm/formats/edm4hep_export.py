@@ -1,5 +1,10 @@
 """Export npfm corpora in the EDM4hep ROOT layout read by ``npfm.formats.edm4hep``
-(see its docstring for the layout and what podio metadata is not written)."""
+(see its docstring for the layout and what podio metadata is not written).
+
+Extension columns (schema 3) are written as podio ``UserDataCollection<int64_t>``
+branches, one value per element of the collection they extend: ``<collection>_ext_<name>``
+(``MCParticles_ext_pwflag``, ``PIXELHits_ext_volume_id``), listed in the metadata with
+their description. EDM4hep has no null: a missing extension value is written as 0."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import uproot
 from npfm.events import vocabulary
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
+from npfm.events.schema import extensions_in, migrate
 from npfm.formats.edm4hep import (
     CELL_ID,
     CREATED_IN_SIMULATION,
@@ -35,7 +41,7 @@ def _tables(source: Corpus | Path | str | Sequence[pa.Table], columns: list[str]
         corpus = source if isinstance(source, Corpus) else Corpus.open(source)
         yield from corpus.iter_tables(columns=columns, verify=verify)
     else:
-        yield from (cast(pa.Table, table).select(columns) for table in source)
+        yield from (migrate(cast(pa.Table, table), columns) for table in source)
 
 
 def _flat(table: pa.Table, name: str, dtype: Any, fill: Any = 0) -> np.ndarray:
@@ -67,7 +73,8 @@ def _objectids(index: np.ndarray, collection: int, counts: np.ndarray) -> ak.Arr
 
 def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str
                 ) -> dict[str, ak.Array]:
-    """One batch of events as podio-named records (mm, ns, GeV)."""
+    """One batch of events as podio-named records (mm, ns, GeV), with the table's
+    extension columns as user-data collections."""
     n = table.num_rows
     run, event = (table.column(c).to_numpy().astype(np.int64) for c in ("run", "event"))
     if (run < 0).any() or (run >= 2 ** 32).any() or (event < 0).any():
@@ -107,6 +114,10 @@ def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str
                                               np.bincount(of_event[has], minlength=n))
     out[f"_{particles}_daughters"] = _objectids((np.arange(len(pdg)) - offsets[of_event])[
         child], pid, np.bincount(of_event[child], minlength=n))
+    extensions = extensions_in(table.column_names)
+    for name in (e for e in extensions if e.startswith("particle_ext_")):
+        out[f"{particles}_ext_{name.split('_ext_', 1)[1]}"] = ak.unflatten(
+            _flat(table, name, np.int64), counts)
     lengths = pc.list_value_length(table.column("hit_x").combine_chunks()).fill_null(0)
     hit_event = np.repeat(np.arange(n), np.asarray(lengths, np.int64))
     sub, link = _flat(table, "hit_subsystem", object, ""), _flat(table, "hit_particle",
@@ -123,6 +134,9 @@ def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str
         out[name] = _jagged({"cellID": cell[m], "eDep": hit["edep"][m], "time": hit["t"][m],
                              **{f"position.{a}": hit[a][m] for a in "xyz"}}, hit_counts)
         out[f"_{name}_particle"] = _objectids(link[m], pid, hit_counts)
+        for ext in (e for e in extensions if e.startswith("hit_ext_")):
+            out[f"{name}_ext_{ext.split('_ext_', 1)[1]}"] = ak.unflatten(
+                _flat(table, ext, np.int64)[m], hit_counts)
     return out
 
 
@@ -144,6 +158,11 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
     appears atomically. Returns counts of events, particles and hits.
     """
     out_path = Path(out_path)
+    if isinstance(source, (Path, str)):
+        source = Corpus.open(source)
+    extensions = source.extensions if isinstance(source, Corpus) else {
+        n: "extension column" for t in cast(Sequence[pa.Table], source)
+        for n in extensions_in(t.column_names)}
     found: set[str] = set()
     for table in _tables(source, ["hit_subsystem"], verify=False):
         values = pc.unique(pc.list_flatten(table.column("hit_subsystem"))).to_pylist()
@@ -162,14 +181,15 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
             "collections": {particles: {"type": "edm4hep::MCParticle",
                                         "collectionID": collection_id(particles)}} | {
                 c: {"type": "edm4hep::SimTrackerHit", "collectionID": collection_id(c),
-                    "subsystem": s} for c, s in mapping.items()}}
+                    "subsystem": s} for c, s in mapping.items()} | _user_data(
+                extensions, particles, mapping)}
     totals = dict.fromkeys(("events", "particles", "hits"), 0)
     partial = out_path.with_name(out_path.name + ".partial")
     try:
         with uproot.recreate(partial) as f:
             f[METADATA_KEY] = json.dumps(meta)
             tree = None
-            for table in _tables(source, _EXPORT_COLUMNS, verify=True):
+            for table in _tables(source, _EXPORT_COLUMNS + sorted(extensions), verify=True):
                 arrays = _to_edm4hep(table, by_subsystem, particles)
                 if tree is None:
                     tree = f.mktree("events", {k: v.type.content for k, v in arrays.items()},
@@ -189,6 +209,18 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
         raise NpfmError(str(out_path), "no events to write", "give a corpus with events")
     partial.replace(out_path)
     return totals
+
+
+def _user_data(extensions: dict[str, str], particles: str, mapping: Mapping[str, str]
+               ) -> dict[str, dict[str, str]]:
+    """Metadata entries of the user-data collections that carry the extensions."""
+    out = {}
+    for name, doc in extensions.items():
+        group, short = name.split("_ext_", 1)
+        for of in [particles] if group == "particle" else list(mapping):
+            out[f"{of}_ext_{short}"] = {"type": "podio::UserDataCollection<int64_t>",
+                                        "elementsOf": of, "column": name, "description": doc}
+    return out
 
 
 _EXPORT_COLUMNS = ["run", "event", "hit_x", "hit_y", "hit_z", "hit_t", "hit_edep",

@@ -9,7 +9,9 @@ HepMC3 carries the corpus's truth particles (GeV, mm, ns → mm/c as in
 (as production vertices) and the primary flag. The energy is computed from the momentum
 and the PDG mass of ``MASS_GEV`` (0 for species not in that table); a particle without
 daughters in the record is final (status 1). Hits and reconstructed objects have no
-place in HepMC3 and are left out.
+place in HepMC3 and are left out; so are extension columns (HepMC3 particle attributes
+could hold the particle ones: not written yet). A particle column that is null for an
+event (e.g. no charge in a hit table) is written as 0.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ _PARTICLE_COLUMNS = ["particle_pdg", "particle_charge", "particle_px", "particle
 
 
 def _values(table: pa.Table, name: str, row: int, dtype: Any, fill: Any) -> np.ndarray:
-    raw = table.column(name)[row].as_py() or []
+    """One event's values of a particle column; a null list is ``fill`` per particle."""
+    raw = table.column(name)[row].as_py()
+    if raw is None:
+        raw = [fill] * len(table.column("particle_pdg")[row].as_py() or [])
     return np.array([fill if v is None else v for v in raw], dtype=dtype)
 
 

@@ -235,23 +235,29 @@ def write_fm4npp(source: Corpus | Path | str | Iterable[pa.Table], path: Path | 
                  progress: Callable[[int], None] | None = None) -> Fm4nppExport:
     """Export the TPC hits of a corpus (directory, ``Corpus`` or event tables) to ``path``.
 
-    Writes ``path`` (data, size) and, if ``labelled``, the release's sibling label files.
-    Events with more than ``max_points`` TPC points are dropped and events of other
-    experiments skipped (``experiment=None`` keeps all); the report counts both. E is
-    written in ``energy`` (unit name, or "adc" for hit_adc). ``progress(n_events)``
-    follows each table. Existing files are never overwritten.
+    Writes ``path`` (data, size) and, if ``labelled``, the release's sibling label files;
+    a corpus's hit extension columns go to sibling files of the same layout (member
+    ``data``, int64 per point: ``hit_ext_volume_id_003.npz`` beside
+    ``spacepoints_003.npz``), which FM4NPP's own code ignores. Events with more than
+    ``max_points`` TPC points are dropped and events of other experiments skipped
+    (``experiment=None`` keeps all); the report counts both. E is written in ``energy``
+    (unit name, or "adc" for hit_adc). ``progress(n_events)`` follows each table.
+    Existing files are never overwritten.
     """
     path = Path(path)
     column, scale = ("hit_adc", 1.0) if energy == "adc" else ("hit_edep",
                                                               factor(energy, "energy"))
-    outputs = {"data": path, **{k: _sibling(path, k) for k in LABELS if labelled}}
+    corpus = None if not isinstance(source, (Corpus, Path, str)) else \
+        source if isinstance(source, Corpus) else Corpus.open(source)
+    extra = [n for n in (corpus.extensions if corpus else ()) if n.startswith("hit_ext_")]
+    labels = {**(LABELS if labelled else {}), **{n: n for n in extra}}
+    outputs = {"data": path, **{k: _sibling(path, k) for k in labels}}
     for target in outputs.values():
         if target.exists():
             raise NpfmError(str(target), "already exists", "choose another path or delete it")
     columns = ["experiment", "hit_x", "hit_y", "hit_z", "hit_subsystem", column,
-               *(LABELS.values() if labelled else ())]
-    if isinstance(source, (Corpus, Path, str)):
-        corpus = source if isinstance(source, Corpus) else Corpus.open(source)
+               *labels.values()]
+    if corpus is not None:
         tables: Iterable[pa.Table] = corpus.iter_tables(columns)
     else:
         tables = (t.select(columns) for t in cast(Iterable[pa.Table], source))
@@ -260,9 +266,10 @@ def write_fm4npp(source: Corpus | Path | str | Iterable[pa.Table], path: Path | 
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".fm4npp-") as tmp, \
             ExitStack() as stack:
         spool = {name: stack.enter_context(open(Path(tmp) / name, "wb"))
-                 for name in ("data", *(LABELS if labelled else ()))}
+                 for name in ("data", *labels)}
         for table in tables:
-            sizes.append(_spool(table, spool, column, scale, max_points, experiment, counts))
+            sizes.append(_spool(table, spool, labels, (column, scale), max_points, experiment,
+                                counts))
             if progress:
                 progress(table.num_rows)
         stack.close()
@@ -271,16 +278,19 @@ def write_fm4npp(source: Corpus | Path | str | Iterable[pa.Table], path: Path | 
         for name, target in outputs.items():
             shape = (n, 4) if name == "data" else (n,)
             members: dict[str, Any] = {"size": size} if name == "data" else {}
-            members["data"] = (Path(tmp) / name, shape, _DTYPES[name])
+            members["data"] = (Path(tmp) / name, shape, _DTYPES.get(name, np.int64))
             _write_npz(Path(tmp) / target.name, members, compress)
         for target in outputs.values():
             os.replace(Path(tmp) / target.name, target)
     return Fm4nppExport(tuple(outputs.values()), len(size), n, counts["dropped"], counts["skipped"])
 
 
-def _spool(table: pa.Table, spool: dict[str, Any], column: str, scale: float,
-           max_points: int, experiment: str | None, counts: dict[str, int]) -> np.ndarray:
-    """Append a table's selected TPC hits to the spool files; returns the event sizes."""
+def _spool(table: pa.Table, spool: dict[str, Any], labels: dict[str, str],
+           energy: tuple[str, float], max_points: int, experiment: str | None,
+           counts: dict[str, int]) -> np.ndarray:
+    """Append a table's selected TPC hits to the spool files (``labels``: file label ->
+    column; ``energy``: column and unit factor of E); returns the event sizes."""
+    column, scale = energy
     owner = np.asarray(pc.list_parent_indices(table.column("hit_x").combine_chunks()))
     chosen = np.ones(table.num_rows, bool)
     if experiment is not None:
@@ -294,8 +304,7 @@ def _spool(table: pa.Table, spool: dict[str, Any], column: str, scale: float,
     keep = tpc & ~over[owner]
     if keep.any():
         values = {}
-        labels = [LABELS[k] for k in LABELS if k in spool]
-        for name in (column, "hit_x", "hit_y", "hit_z", *labels):
+        for name in (column, "hit_x", "hit_y", "hit_z", *labels.values()):
             full, missing = _flat(table, name, owner)
             if (missing & keep).any():
                 raise NpfmError(f"column {name}", "null values among the exported TPC hits",
@@ -304,9 +313,8 @@ def _spool(table: pa.Table, spool: dict[str, Any], column: str, scale: float,
         points = np.column_stack([values[column] / scale, values["hit_x"], values["hit_y"],
                                   values["hit_z"]])
         spool["data"].write(points.astype(_DTYPES["data"]).tobytes())
-        for label, name in LABELS.items():
-            if label in spool:
-                spool[label].write(values[name].astype(_DTYPES[label]).tobytes())
+        for label, name in labels.items():
+            spool[label].write(values[name].astype(_DTYPES.get(label, np.int64)).tobytes())
     return n_tpc[chosen & ~over]
 
 
