@@ -312,7 +312,7 @@ def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
     layer = _layering(calos)[1][c_calo]
     cell_event = uniq[alive] // width // len(calos)
     cells = {
-        "cell_event": cell_event, "cell_id": layer * width + cid,
+        "cell_event": cell_event, "cell_id": layer * n_eta_c * n_phi_c + cid,
         "cell_calo": c_calo, "cell_layer": layer,
         "cell_x": r_mid * np.cos(phi_c), "cell_y": r_mid * np.sin(phi_c),
         "cell_z": cell_z, "cell_energy": reco[alive],
