@@ -82,6 +82,7 @@ def test_event_maps_to_the_event_model(tmp_path: Path) -> None:
     assert list(ev["hit_particle"]) == [0, 1, 0, -1, 1, 1, -1]
     assert list(ev["hit_noise"]) == [False, False, False, True, False, False, True]
     assert ev["hit_cell_row"] == [210, 68, 58, None, 1033, 7, 40]  # the largest cell
+    assert list(ev["hit_ext_hit_id"]) == [1, 2, 3, 4, 5, 6, 7]  # kept as an extension
     assert ev["particle_pdg"] == [None, None]
     np.testing.assert_allclose(ev["particle_vz"], [-0.568542, -0.568542])
     assert (ev["geometry_id"], ev["magnetic_field"]) == ("trackml", 2.0)

@@ -25,7 +25,9 @@ mm -> cm, ``MM``):
   ``vt`` (ns) as ``particle_vt``.
 
 - the official per-hit ``weight`` of the truth file as ``hit_weight`` (null without it);
-  the tracking scores use it as ``npfm.tasks.metrics.trackml_score(weights=...)``.
+  the tracking scores use it as ``npfm.tasks.metrics.trackml_score(weights=...)``;
+- the ``hit_id`` as the extension column ``hit_ext_hit_id`` (hits are stored in ascending
+  hit id), so every hit can be traced back to its file rows.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ SUBSYSTEM_BY_VOLUME = {7: "PIXEL", 8: "PIXEL", 9: "PIXEL", 12: "STRIP", 13: "STR
 #: Largest |x|, |y|, |z| of a TrackML hit, cm (the detector is 3 m long each side of
 #: the origin and 1.03 m in radius): a coordinate beyond it is a unit slip.
 MAX_EXTENT_CM = 350.0
+#: Extension column holding each hit's TrackML hit_id.
+HIT_ID = "hit_ext_hit_id"
 _NAME = re.compile(r"^event(\d+)-(hits|cells|particles|truth)\.csv(\.(gz|bz2|zst|lz4))?$")
 _COLUMNS = {
     "hits": ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"),
@@ -163,7 +167,7 @@ def _hits(file: Path, max_extent: float) -> dict[str, Any]:
     event["hit_subsystem"] = np.array([SUBSYSTEM_BY_VOLUME[v] for v in h["volume_id"]])
     event["hit_layer"] = h["layer_id"]
     event["hit_module"] = h["volume_id"] * 10**6 + h["layer_id"] * 10**4 + h["module_id"]
-    event["_hit_id"] = h["hit_id"]
+    event["_hit_id"] = event[HIT_ID] = h["hit_id"]
     return event
 
 
@@ -263,6 +267,7 @@ def read_trackml(path: Path | str, *, run: int = 0, max_extent_cm: float = MAX_E
         del event["_hit_id"]
         yield {"facility": "LHC", "experiment": "TrackML", "geometry_id": "trackml",
                "data_level": "simulated", "run": run, "event": number,
-               "magnetic_field": FIELD_T, **event}
+               "magnetic_field": FIELD_T, **event,
+               "extensions": {HIT_ID: "TrackML hit_id of the hit, as in the event's files"}}
         if progress:
             progress(len(event["hit_x"]))
