@@ -54,10 +54,11 @@ def helix_inputs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 @needs_numba
-@pytest.mark.parametrize("detector", ["sphenix", "aleph"])
-def test_propagation_matches_numpy(detector: str) -> None:
+@pytest.mark.parametrize(("detector", "material"), [("sphenix", True), ("aleph", True),
+                                                    ("aleph", False)])
+def test_propagation_matches_numpy(detector: str, material: bool) -> None:
     """Crossings of random particles, loopers and first-order steps included, and the
-    random stream after them."""
+    random stream after them; with and without scattering and energy loss."""
     rng = np.random.default_rng(5)
     n = 600
     h = helix_inputs(rng, n)
@@ -68,7 +69,8 @@ def test_propagation_matches_numpy(detector: str) -> None:
     for name in ("numpy", "numba"):
         gen = np.random.default_rng(9)
         with kernels.backend(name):
-            cross = propagate(*inputs, gen)
+            cross = propagate(*inputs, gen, multiple_scattering=material,
+                              energy_loss=material)
         results.append([np.asarray(v).tobytes() for v in vars(cross).values()]
                        + [gen.random(4).tobytes()])
     assert len(cross.layer) > 10 * n

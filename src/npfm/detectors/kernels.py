@@ -200,23 +200,38 @@ def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Arr
 
 
 @_jit
+def _minimum(a: float, b: float) -> float:
+    """np.minimum of two numbers (NaN if either is)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a < b else b
+
+
+@_jit
+def advance_point(x: float, y: float, z: float, px: float, py: float, pz: float,
+                  kappa: float, s: float) -> tuple[float, float, float, float, float]:
+    """``helix.advance`` of one point: x y z px py after the arc length ``s``."""
+    pt = np.hypot(px, py)
+    psi = kappa * s
+    c, sn, half = np.cos(psi), np.sin(psi), np.sin(0.5 * psi)
+    along = sn / kappa / pt
+    across = 2.0 * half * half / kappa / pt
+    return (x + along * px - across * py, y + along * py + across * px, z + s * pz / pt,
+            c * px - sn * py, sn * px + c * py)
+
+
+@_jit
 def advance(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, kappa: Array,
             s: Array) -> Array:
     """``helix.advance`` for arc lengths (m, n) of particles (n): rows x y z px py."""
     m, n = s.shape
     out = np.empty((5, m, n))
     for i in range(n):
-        pt = np.hypot(px[i], py[i])
         for j in range(m):
-            psi = kappa[i] * s[j, i]
-            c, sn, half = np.cos(psi), np.sin(psi), np.sin(0.5 * psi)
-            along = sn / kappa[i] / pt
-            across = 2.0 * half * half / kappa[i] / pt
-            out[0, j, i] = x[i] + along * px[i] - across * py[i]
-            out[1, j, i] = y[i] + along * py[i] + across * px[i]
-            out[2, j, i] = z[i] + s[j, i] * pz[i] / pt
-            out[3, j, i] = c * px[i] - sn * py[i]
-            out[4, j, i] = sn * px[i] + c * py[i]
+            out[0, j, i], out[1, j, i], out[2, j, i], out[3, j, i], out[4, j, i] = \
+                advance_point(x[i], y[i], z[i], px[i], py[i], pz[i], kappa[i], s[j, i])
     return out
 
 

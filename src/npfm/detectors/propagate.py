@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from npfm.detectors import kernels
+from npfm.detectors.crossing_kernels import LAYER_ROWS, crossing_geometry, crossing_losses
 from npfm.detectors.field import field_along
 from npfm.detectors.helix import C_CM_NS, advance, curvature, cylinder_crossing
 from npfm.detectors.material import MIN_BETA_GAMMA, bethe_mean, highland, scatter
@@ -175,6 +176,8 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
                      np.searchsorted(lay.z[disk], state[2])))  # particle, radial gap, z gap
     keep = ints[1] < n_cyl
     records: list[Array] = []
+    layer_table = np.stack([getattr(lay, name).astype(np.float64) for name in LAYER_ROWS])
+    layer_loss = np.stack((lay.z_over_a, lay.x0_g_cm2))
 
     def crossings(s: Array, layer: npt.NDArray[np.int64], cols: npt.NDArray[np.intp] | slice,
                   kinematics: Array) -> tuple[Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -183,6 +186,14 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
         xx0 theta0 dE dp; whether each crossing happens (inside the volume and turn limit;
         for a linearised crossing also at a non-grazing incidence); whether its kink and
         loss are small enough to act on the following crossings to first order."""
+        if kernels.compiled():  # the same in two compiled passes around NumPy's log
+            start = state[:, cols]
+            rows, inside, args = crossing_geometry(
+                start, kinematics, s, layer, layer_table, cap, lay.mean_excitation_mev, z_max,
+                turn_limit, 0.0 if isinstance(cols, slice) else _COS_MIN)
+            small = crossing_losses(rows, np.log(args), start, kinematics, layer_loss,
+                                    multiple_scattering, energy_loss, linear_max_kink)
+            return rows, inside, small
         x0, y0, z0, px0, py0, pz0, _, turn0, q0, m0 = state[:, cols]
         pt0, p0, kappa0 = kinematics
         rows = np.empty((13, *s.shape))
