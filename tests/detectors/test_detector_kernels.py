@@ -3,6 +3,9 @@ bit, for the same seeds on Pythia events; the kernels alone on edge cases; the s
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -113,3 +116,37 @@ def test_backend_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not kernels.compiled()
     with pytest.raises(RuntimeError, match="numba"), kernels.backend("numba"):
         pass
+
+
+PROPAGATE_RANDOM = """
+import hashlib
+import numpy as np
+from npfm.detectors import load_geometry
+from npfm.detectors.propagate import propagate
+rng = np.random.default_rng(2)
+n = 300
+pt, phi = rng.uniform(0.1, 5.0, n), rng.uniform(-np.pi, np.pi, n)
+cross = propagate(np.zeros(n), np.zeros(n), rng.normal(0, 5, n), pt * np.cos(phi),
+                  pt * np.sin(phi), rng.normal(0, 1, n), rng.choice([-1.0, 1.0], n),
+                  np.full(n, 0.13957039), np.zeros(n), load_geometry("sphenix"), rng)
+digest = hashlib.sha256(b"".join(np.asarray(v).tobytes() for v in vars(cross).values()))
+"""
+
+
+def run_script(prefix: str) -> str:
+    code = textwrap.dedent(prefix) + PROPAGATE_RANDOM + "print(digest.hexdigest())"
+    return subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_without_numba_installed() -> None:
+    """With numba unimportable the simulation runs its NumPy code, and gives the same
+    crossings as with numba importable (the compiled kernels where it is installed)."""
+    without = run_script("""
+        import sys
+        sys.modules["numba"] = None
+        from npfm.detectors import kernels
+        assert not kernels.AVAILABLE and not kernels.compiled()
+    """)
+    assert len(without) == 64
+    assert run_script("from npfm.detectors import kernels\n") == without
