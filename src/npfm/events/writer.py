@@ -26,12 +26,19 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from npfm.events import metadata
 from npfm.events.checks import check_schema, check_table
 from npfm.events.errors import NpfmError
 from npfm.events.metadata import Citation, Provenance
-from npfm.events.schema import SCHEMA_VERSION, arrow_schema, descriptions, migrate
+from npfm.events.schema import (
+    SCHEMA_VERSION,
+    arrow_schema,
+    descriptions,
+    is_extension,
+    migrate,
+)
 from npfm.events.shards import atomic_write_json, read_json, sha256_file, write_shard
 
 MANIFEST, PROGRESS = "manifest.json", ".progress.json"
@@ -211,6 +218,7 @@ class CorpusWriter:
         if missing:
             raise NpfmError(str(self.path), f"shard(s) {missing} were never written",
                             "rerun the build with the same configuration; it resumes")
+        self._complete_extensions()
         shards = [self._shards[i] for i in sorted(self._shards)]
         totals = {k: sum(e[k] for e in shards)
                   for k in ("events", "hits", "particles", "objects", "bytes")}
@@ -234,6 +242,24 @@ class CorpusWriter:
         atomic_write_json(self.path / MANIFEST, manifest)
         (self.path / PROGRESS).unlink(missing_ok=True)
         return manifest
+
+    def _complete_extensions(self) -> None:
+        """Give every shard every extension column of the corpus (null lists where its
+        source had none): all shards then share one schema, as Croissant readers
+        (mlcroissant) require. Only corpora mixing sources with and without an
+        extension rewrite shards (atomically; the entry is recorded again)."""
+        declared = declared_extensions(list(self._shards.values()))
+        docs = {n: e["description"] for n, e in declared.items()}
+        for index in sorted(self._shards):
+            entry = self._shards[index]
+            if set(entry.get("extensions", {})) == set(docs):
+                continue
+            shard = self.path / entry["path"]
+            table = pq.read_table(shard)
+            names = [n for n in table.column_names if not is_extension(n)] + sorted(docs)
+            write_shard(shard, migrate(table, names).cast(arrow_schema(extensions=docs)))
+            self.record({**entry, "sha256": sha256_file(shard), "bytes": shard.stat().st_size,
+                         "extensions": docs})
 
     def __enter__(self) -> CorpusWriter:
         return self
