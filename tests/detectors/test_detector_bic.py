@@ -134,6 +134,14 @@ def test_imaging_hits_follow_the_shower_and_muons_cross_each_layer(
     for r in rows:
         sel = r["hit_subsystem"] == IMAGING
         assert sorted(r["hit_layer"][sel]) == list(range(6))
+    # hadrons: a charged pion crosses the front layer itself, a neutron never
+    for pdg, front in ((-211, 1), (2112, 0)):
+        rows = simulate_events(_gun(10, 8, pdg=pdg, p_range=(10.0, 10.0),
+                                    eta_range=(-0.2, 0.2)), geo, np.random.default_rng(8),
+                               include_objects=False, decays=False)
+        layers = [r["hit_layer"][r["hit_subsystem"] == IMAGING] for r in rows]
+        assert [int(np.sum(lay == 0)) for lay in layers] == [front] * 10
+        assert sum(len(lay) for lay in layers) > 10 * 5  # their showers image too
 
 
 def test_bic_corpus_validates_and_sphenix_keeps_its_cells(electrons: list[dict],

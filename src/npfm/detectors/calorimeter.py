@@ -215,7 +215,7 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e,
                                np.array([c.moliere for c in calos]), rng))
         showers.append(Showers(e_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
-            -1, N_SPOTS), energy[e_idx] / N_SPOTS, "x0"))
+            -1, N_SPOTS), energy[e_idx] / N_SPOTS, "x0", np.zeros(len(e_idx))))
     h_idx = np.flatnonzero(~em & ~muon)
     limit = np.full(len(sel), np.inf)
     if len(h_idx):
@@ -229,7 +229,7 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
             (f_em + (1.0 - f_em) * h_over_e[np.minimum(k, len(calos) - 1)])
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e, lam, rng))
         showers.append(Showers(h_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
-            -1, N_SPOTS), spot_e.reshape(-1, N_SPOTS).mean(axis=1), "lambda_i"))
+            -1, N_SPOTS), spot_e.reshape(-1, N_SPOTS).mean(axis=1), "lambda_i", first))
         _, first_dist = _place(first, h_idx, bounds, lam)
         reach[h_idx] = np.where(parts.charge[sel][h_idx] == 0, -np.inf,
                                 np.nan_to_num(first_dist, nan=np.inf))

@@ -16,7 +16,8 @@ the first calorimeter):
   energy (Rossi's approximation B: a charged shower particle loses about E_c per X0; PDG
   Review, "Passage of particles through matter", section 34.5). dE/dt at the layer comes
   from the shower's stratified spots (``npfm.detectors.showers``): each spot carries E/n,
-  so the density between neighbouring spots is (E/n) / their depth gap; hadron showers
+  so the density between neighbouring spots is (E/n) / their depth gap (before the first
+  spot, E/2n spread from the shower's start; none after the last); hadron showers
   convert their depth per interaction length to X0 with the next calorimeter's
   X0/lambda_I. The count is Poisson; each crossing takes the lateral radius of one of the
   spots nearest in depth, at a uniform azimuth.
@@ -71,13 +72,14 @@ def parse_imaging(entries: list[_Reader], sources: set[str]) -> tuple[ImagingLay
 class Showers:
     """Spots of showers (rows): owner (index into the calorimeter's particles), depths in
     ``unit`` (``x0`` or ``lambda_i``, increasing along each row), lateral radii in the
-    same unit, and energy per spot (GeV)."""
+    same unit, energy per spot (GeV), and the depth where each shower starts."""
 
     owner: Ints
     depth: Array
     radius: Array
     spot_energy: Array
     unit: str
+    start: Array
 
 
 def _depth(dist: Array, bounds: tuple[Array, Array], unit: Array) -> Array:
@@ -103,9 +105,11 @@ def _shower_crossings(sh: Showers, t_layer: Array, x0_per_unit: Array, e_crit: A
     lo = np.take_along_axis(depth, np.clip(j - 1, 0, n_spots - 1), axis=1)
     hi = np.take_along_axis(depth, np.clip(j, 0, n_spots - 1), axis=1)
     e = sh.spot_energy[:, None]
-    first = np.where(t > 0, 0.5 * e / np.maximum(depth[:, :1], 1e-9), 0.0)
-    density = np.where(j == 0, first, np.where(j >= n_spots, 0.0,
-                                               e / np.maximum(hi - lo, 1e-9)))
+    start = sh.start[:, None]
+    density = np.where(j >= n_spots, 0.0, e / np.maximum(hi - lo, 1e-9))
+    # before the first spot: half a stratum spread from the shower's start
+    density = np.where(j == 0, np.where(t > start, 0.5 * e / np.maximum(
+        depth[:, :1] - start, 1e-9), 0.0), density)
     density = np.where(np.isfinite(density), density, 0.0)
     mean = density * x0_per_unit[None, :] / e_crit[None, :]
     n = rng.poisson(mean)
