@@ -44,14 +44,23 @@ def test_geometry_layers_interleave() -> None:
         assert r[k] < scfi[k].r_inner
 
 
-def test_bad_waveform_block_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("section", "key", "value", "where"), [
+    ("calorimeters", "pulse_rise_ns", 30.0, r"calorimeters\[0\]\.waveforms\.pulse_rise_ns"),
+    ("calorimeters", "fibre_ends_z_cm", [1.0, -1.0],
+     r"calorimeters\[0\]\.waveforms\.fibre_ends_z_cm"),
+    ("imaging_layers", "z_max_cm", -300.0, r"imaging_layers\[0\]\.z_max_cm"),
+    ("imaging_layers", "subsystem", "BIC", r"imaging_layers\[0\]\.subsystem"),
+])
+def test_bad_bic_entries_are_refused(tmp_path: Path, section: str, key: str, value: object,
+                                     where: str) -> None:
     raw = yaml.safe_load((Path(detectors.__file__).parent / "geometries" / "epic.yaml")
                          .read_text())
-    raw["calorimeters"][0]["waveforms"]["pulse_rise_ns"] = 30.0
+    entry = raw[section][0]
+    (entry["waveforms"] if section == "calorimeters" else entry)[key] = value
     bad = tmp_path / "bad.yaml"
     raw["id"] = "bad"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(GeometryError, match=r"calorimeters\[0\]\.waveforms\.pulse_rise_ns"):
+    with pytest.raises(GeometryError, match=where):
         load_geometry(str(bad))
 
 
