@@ -4,7 +4,7 @@ the final particles of a batch of events, vectorised over all particles.
 1. Each final particle (neutrinos aside) is carried to the front face of the first
    calorimeter, on its helix in the solenoid field (``helix.cylinder_crossing``), then on
    a straight line through the calorimeters.
-2. Electrons and photons shower (``showers.em_spots``: Grindhammer-Peters profiles in
+2. Electrons and photons shower (``showers.em_profile``: Grindhammer-Peters profiles in
    radiation lengths, core/tail lateral profile in Moliere radii); hadrons first ionise as
    MIPs (charged) up to an exponential first-interaction depth, then shower
    (``showers.hadron_spots``, in interaction lengths; response on the electromagnetic
@@ -39,7 +39,13 @@ import numpy.typing as npt
 from npfm.detectors.decays import Particles
 from npfm.detectors.helix import advance, curvature, cylinder_crossing
 from npfm.detectors.imaging import Showers, imaging_hits
-from npfm.detectors.showers import em_fraction, em_spots, hadron_spots
+from npfm.detectors.showers import (
+    HAD_R95,
+    em_fraction,
+    em_profile,
+    hadron_spots,
+    lateral_radius,
+)
 from npfm.detectors.tables import Calorimeter, Geometry
 from npfm.detectors.waveforms import digitise, photostatistics
 
@@ -207,14 +213,15 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
     reach = np.where(muon, np.inf, np.where(em & (parts.charge[sel] != 0), 0.0, -np.inf))
     e_idx = np.flatnonzero(em)
     if len(e_idx):
-        depth, radius = em_spots(energy[e_idx], calos[0].critical_energy, calos[0].z_eff,
-                                 N_SPOTS, rng)
+        depth, scale = em_profile(energy[e_idx], calos[0].critical_energy, calos[0].z_eff,
+                                  N_SPOTS, rng)
+        radius = lateral_radius(scale, rng)
         owner = np.repeat(e_idx, N_SPOTS)
         k, dist = _place(depth, owner, bounds, x0)
         spot_e = np.repeat(energy[e_idx], N_SPOTS) / N_SPOTS
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e,
                                np.array([c.moliere for c in calos]), rng))
-        showers.append(Showers(e_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
+        showers.append(Showers(e_idx, depth.reshape(-1, N_SPOTS), scale.reshape(
             -1, N_SPOTS), energy[e_idx] / N_SPOTS, "x0", np.zeros(len(e_idx))))
     h_idx = np.flatnonzero(~em & ~muon)
     limit = np.full(len(sel), np.inf)
@@ -228,8 +235,9 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
         spot_e = np.repeat(energy[h_idx], N_SPOTS) / N_SPOTS * \
             (f_em + (1.0 - f_em) * h_over_e[np.minimum(k, len(calos) - 1)])
         deposits.append(_spots(owner, dist, radius, k, entry, spot_e, lam, rng))
-        showers.append(Showers(h_idx, depth.reshape(-1, N_SPOTS), radius.reshape(
-            -1, N_SPOTS), spot_e.reshape(-1, N_SPOTS).mean(axis=1), "lambda_i", first))
+        showers.append(Showers(h_idx, depth.reshape(-1, N_SPOTS), np.full(
+            (len(h_idx), N_SPOTS), HAD_R95), spot_e.reshape(-1, N_SPOTS).mean(axis=1),
+            "lambda_i", first))
         _, first_dist = _place(first, h_idx, bounds, lam)
         reach[h_idx] = np.where(parts.charge[sel][h_idx] == 0, -np.inf,
                                 np.nan_to_num(first_dist, nan=np.inf))

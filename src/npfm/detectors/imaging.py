@@ -19,8 +19,8 @@ the first calorimeter):
   so the density between neighbouring spots is (E/n) / their depth gap (before the first
   spot, E/2n spread from the shower's start; none after the last); hadron showers
   convert their depth per interaction length to X0 with the next calorimeter's
-  X0/lambda_I. The count is Poisson; each crossing takes the lateral radius of one of the
-  spots nearest in depth, at a uniform azimuth.
+  X0/lambda_I. The count is Poisson; each crossing draws its lateral radius from the
+  profile (core or tail scale) of one of the spots nearest in depth, at a uniform azimuth.
 Crossings are binned into pixels; a pixel's deposit is its number of crossings times the
 MIP deposit (no Landau fluctuations), its time the arrival time of the particle's front.
 Hits belong to the particle that started the shower. Not modelled: noise hits, dead
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors.showers import lateral_radius
 from npfm.detectors.tables import Calorimeter, ImagingLayers
 
 if TYPE_CHECKING:
@@ -71,12 +72,13 @@ def parse_imaging(entries: list[_Reader], sources: set[str]) -> tuple[ImagingLay
 @dataclass
 class Showers:
     """Spots of showers (rows): owner (index into the calorimeter's particles), depths in
-    ``unit`` (``x0`` or ``lambda_i``, increasing along each row), lateral radii in the
-    same unit, energy per spot (GeV), and the depth where each shower starts."""
+    ``unit`` (``x0`` or ``lambda_i``, increasing along each row), the scale of the lateral
+    profile each spot draws its radius from (same unit; ``showers.lateral_radius``), energy
+    per spot (GeV), and the depth where each shower starts."""
 
     owner: Ints
     depth: Array
-    radius: Array
+    scale: Array
     spot_energy: Array
     unit: str
     start: Array
@@ -117,7 +119,7 @@ def _shower_crossings(sh: Showers, t_layer: Array, x0_per_unit: Array, e_crit: A
     s, k = np.repeat(s, n[s, k]), np.repeat(k, n[s, k])
     near = np.clip(j[s, k] - NEIGHBOURS // 2 + rng.integers(0, NEIGHBOURS, len(s)), 0,
                    n_spots - 1)
-    return s, k, sh.radius[s, near]
+    return s, k, lateral_radius(sh.scale[s, near], rng)
 
 
 def imaging_hits(group: ImagingLayers, layer_dist: Array, reach: Array, showers: list[Showers],

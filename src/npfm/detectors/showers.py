@@ -67,6 +67,14 @@ def em_spots(energy: Array, critical: float, z: float, n_spots: int,
              rng: np.random.Generator) -> tuple[Array, Array]:
     """Depths (X0) and radii (Moliere radii) of ``n_spots`` spots per shower, shower-major
     order (spots of shower i at i * n_spots ...)."""
+    depth, scale = em_profile(energy, critical, z, n_spots, rng)
+    return depth, lateral_radius(scale, rng)
+
+
+def em_profile(energy: Array, critical: float, z: float, n_spots: int,
+               rng: np.random.Generator) -> tuple[Array, Array]:
+    """Depths (X0) of the spots as in ``em_spots``, and the scale R (Moliere radii) of the
+    lateral profile each spot draws its radius from (core or tail)."""
     ln_y = np.maximum(np.log(energy / critical), MIN_LN_Y)
     z1, z2 = rng.standard_normal((2, len(energy)))
     rho = GP_RHO[0] + GP_RHO[1] * ln_y
@@ -84,8 +92,7 @@ def em_spots(energy: Array, critical: float, z: float, n_spots: int,
                                           + np.exp(k4 * (tau - GP_RT[2])))
     arg = (GP_P[2] + GP_P[3] * z - tau) / (GP_P[4] + GP_P[5] * ln_e)
     p_core = np.clip((GP_P[0] + GP_P[1] * z) * np.exp(arg - np.exp(arg)), 0.0, 1.0)
-    scale = np.where(rng.random(len(tau)) < p_core, r_core, r_tail)
-    return depth, _radius(scale, rng)
+    return depth, np.where(rng.random(len(tau)) < p_core, r_core, r_tail)
 
 
 def hadron_spots(energy: Array, n_spots: int, rng: np.random.Generator
@@ -97,7 +104,7 @@ def hadron_spots(energy: Array, n_spots: int, rng: np.random.Generator
     beta = 1.0 / e ** HAD_ATT_EXP
     alpha = 1.0 + beta * np.maximum(HAD_TMAX[0] * np.log(e) + HAD_TMAX[1], 0.1)
     depth = np.repeat(first, n_spots) + _stratified_gamma(alpha, beta, n_spots)
-    return first, depth, _radius(np.full(len(depth), HAD_R95), rng)
+    return first, depth, lateral_radius(np.full(len(depth), HAD_R95), rng)
 
 
 def em_fraction(energy: Array) -> Array:
@@ -125,7 +132,7 @@ def _stratified_gamma(alpha: Array, beta: Array, n_spots: int) -> Array:
     return np.asarray(((1.0 - w) * table[lo] + w * table[lo + 1]) / beta[:, None]).ravel()
 
 
-def _radius(scale: Array, rng: np.random.Generator) -> Array:
+def lateral_radius(scale: Array, rng: np.random.Generator) -> Array:
     """Radii drawn from f(r) = 2 r R^2 / (r^2 + R^2)^2 (CDF r^2 / (r^2 + R^2))."""
     u = rng.random(len(scale)) * MAX_RADIAL_U
     return scale * np.sqrt(u / (1.0 - u))
