@@ -91,6 +91,8 @@ def print_summary(corpus: Corpus, summary: Summary) -> None:
                   f"{m['objects']} objects")
     for key, counter in summary.categories.items():
         console.print(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in counter.most_common()))
+    for name, doc in corpus.extensions.items():
+        console.print(f"  extension {name}: {doc}", highlight=False)
     console.print(_summary_table(summary, "counts per event (events with that group)"))
     labels = Table(title="fields present (events with non-null values)")
     labels.add_column("field")

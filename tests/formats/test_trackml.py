@@ -107,6 +107,10 @@ def test_import_trackml_command_validates(tmp_path: Path) -> None:
     corpus = Corpus.open(tmp_path / "c")
     totals = corpus.validate()
     assert (totals["events"], totals["hits"], totals["particles"]) == (2, 14, 4)
+    assert corpus.to_awkward(["hit_ext_hit_id"]).hit_ext_hit_id.to_list() == [
+        list(range(1, 8))] * 2
+    shown = CliRunner().invoke(app, ["inspect", str(tmp_path / "c")])
+    assert "extension hit_ext_hit_id: TrackML hit_id of the hit" in shown.output
     bad = TRUTH.replace("0.0200\n", "nan\n", 1)
     assert bad != TRUTH
     write_event(tmp_path / "e", 23, truth=bad)
