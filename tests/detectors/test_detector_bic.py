@@ -169,4 +169,4 @@ def test_bic_corpus_validates_and_sphenix_keeps_its_cells(electrons: list[dict],
 @pytest.mark.slow
 def test_bic_checks_pass() -> None:
     checks, _ = validation_bic.bic_checks(100, seed=1)
-    assert [c.name for c in checks if c.passed] == ["bic_resolution", "bic_profile"]
+    assert [c.name for c in checks if c.passed] == ["bic_resolution", "bic_profile", "bic_z"]

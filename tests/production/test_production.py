@@ -114,7 +114,8 @@ def test_validate_physics_report(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "report.json").read_text())
     assert {c["name"] for c in report} == {"multiplicity", "hits", "curvature", "dedx",
                                            "clas12_dis", "clas12_dc", "calo_resolution",
-                                           "calo_profile", "bic_resolution", "bic_profile"}
+                                           "calo_profile", "bic_resolution", "bic_profile",
+                                           "bic_z"}
     assert all(c["passed"] for c in report)
     assert (tmp_path / "physics-validation.png").stat().st_size > 20_000
     assert (tmp_path / "clas12-validation.png").stat().st_size > 10_000
