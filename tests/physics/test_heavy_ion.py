@@ -38,7 +38,7 @@ def test_dndeta_counts_final_charged_in_the_window():
 @pytest.mark.parametrize(("name", "n"), [("auau200", 4), ("pbpb5020", 2)])
 def test_central_multiplicity_near_published(name, n):
     """Central (0-5 %) events within 20 % of the measured dN_ch/deta (Angantyr has no
-    collective effects; measured: Au+Au -1 %, Pb+Pb -15 %, docs/simulation.md)."""
+    collective effects; here Au+Au -2 %, Pb+Pb -7 %; docs/simulation.md)."""
     values = [dndeta_mid(e) for e in generate(name, n, seed=5,
                                               b_max_fm=CENTRAL_B_MAX_FM[name])]
     reference, _ = CENTRAL_DNDETA[name]
