@@ -133,3 +133,6 @@ def test_exports_carry_the_extensions_where_the_format_can(
     (back,) = list(read_edm4hep(tmp_path / "e.root"))  # the reader skips them
     assert len(back["hit_x"]) == 3
     assert export(path, "hepmc3", tmp_path / "e.hepmc3").startswith("1 events")
+    lines = (tmp_path / "e.hepmc3").read_text().splitlines()
+    assert [ln for ln in lines if "_ext_" in ln] == [  # particle extensions: attributes
+        "A 1 particle_ext_nhits 1", "A 2 particle_ext_nhits 1"]

@@ -8,14 +8,16 @@ HepMC3 carries the corpus's truth particles (GeV, mm, ns → mm/c as in
 ``npfm.formats.hepmc3``): PDG id, momentum, production vertex and time, parent links
 (as production vertices) and the primary flag. The energy is computed from the momentum
 and the PDG mass of ``MASS_GEV`` (0 for species not in that table); a particle without
-daughters in the record is final (status 1). Hits and reconstructed objects have no
-place in HepMC3 and are left out; so are extension columns (HepMC3 particle attributes
-could hold the particle ones: not written yet). A particle column that is null for an
-event (e.g. no charge in a hit table) is written as 0.
+daughters in the record is final (status 1). Particle extension columns become integer
+particle attributes of their column name (``particle_ext_pwflag``; a null value: no
+attribute). Hits, hit extensions and reconstructed objects have no place in HepMC3 and
+are left out. A particle column that is null for an event (e.g. no charge in a hit
+table) is written as 0.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,10 +47,13 @@ def _values(table: pa.Table, name: str, row: int, dtype: Any, fill: Any) -> np.n
     return np.array([fill if v is None else v for v in raw], dtype=dtype)
 
 
-def generated_events(corpus: Corpus) -> Iterator[GeneratedEvent]:
-    """The truth particles of every event as ``GeneratedEvent`` s (events without a
-    particle list give empty events, so event numbers stay aligned)."""
-    for table in corpus.iter_tables(_PARTICLE_COLUMNS):
+def particle_records(corpus: Corpus
+                     ) -> Iterator[tuple[GeneratedEvent, dict[str, list[int | None]]]]:
+    """The truth particles of every event as a ``GeneratedEvent`` with the event's
+    particle extension columns (name -> one value or None per particle); events without
+    a particle list give empty events, so event numbers stay aligned."""
+    extensions = [n for n in corpus.extensions if n.startswith("particle_ext_")]
+    for table in corpus.iter_tables(_PARTICLE_COLUMNS + extensions):
         for row in range(table.num_rows):
             pdg = _values(table, "particle_pdg", row, np.int32, 0)
             p = {k: _values(table, f"particle_{k}", row, np.float64, 0.0)
@@ -63,7 +68,8 @@ def generated_events(corpus: Corpus) -> Iterator[GeneratedEvent]:
                 energy=np.sqrt(p["px"] ** 2 + p["py"] ** 2 + p["pz"] ** 2 + mass ** 2),
                 mass=mass, vx=p["vx"], vy=p["vy"], vz=p["vz"], vt=p["vt"], parent=parent,
                 primary=_values(table, "particle_primary", row, bool, False),
-                final=~has_daughters)
+                final=~has_daughters), {
+                    n: table.column(n)[row].as_py() or [None] * len(pdg) for n in extensions}
 
 
 def export(corpus_path: Path | str, to: str, out: Path | str,
@@ -84,5 +90,7 @@ def export(corpus_path: Path | str, to: str, out: Path | str,
         counts = write_edm4hep(corpus, out, progress=progress)
         return (f"{counts['events']} events, {counts['particles']} particles, "
                 f"{counts['hits']} hits in {out} (EDM4hep ROOT)")
-    n = write_hepmc3(generated_events(corpus), out, progress=progress)
+    events, attributes = itertools.tee(particle_records(corpus))  # consumed in step
+    n = write_hepmc3((ev for ev, _ in events), out, attributes=(a for _, a in attributes),
+                     progress=progress)
     return f"{n} events of truth particles in {out} (HepMC3 ASCII)"

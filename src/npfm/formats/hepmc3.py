@@ -30,7 +30,7 @@ import gzip
 import io
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,8 @@ def _restore_order(ev: GeneratedEvent, order: np.ndarray) -> GeneratedEvent:
     return GeneratedEvent(**out, info=ev.info)
 
 
-def _to_genevent(ev: GeneratedEvent, number: int) -> pyhepmc.GenEvent:
+def _to_genevent(ev: GeneratedEvent, number: int,
+                 attributes: Mapping[str, np.ndarray] | None = None) -> pyhepmc.GenEvent:
     event = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
     event.event_number = number
     status = np.where(ev.final, 1, np.where(ev.parent < 0, 4, 2))
@@ -259,23 +260,32 @@ def _to_genevent(ev: GeneratedEvent, number: int) -> pyhepmc.GenEvent:
     for key, value in ev.info.items():
         if value is not None:  # as text: str() of a float round-trips exactly
             event.attributes[_INFO_PREFIX + key] = str(value)
+    for name, values in (attributes or {}).items():
+        for part, whole in zip(parts, values, strict=True):
+            if whole is not None:
+                part.attributes[name] = int(whole)
     return event
 
 
 def write_hepmc3(events: Iterable[GeneratedEvent], path: Path | str, *, first_event: int = 0,
+                 attributes: Iterable[Mapping[str, Any]] | None = None,
                  progress: Callable[[int], None] | None = None) -> int:
     """Write events as HepMC3 ASCII (GeV, mm; ``.gz`` compresses); returns the count.
 
-    Event numbers start at ``first_event``; ``progress(1)`` follows each event. The file
-    appears atomically.
+    Event numbers start at ``first_event``; ``attributes``: per event, name -> one whole
+    number (or None: no attribute) per particle, written as integer particle attributes
+    (npfm's extension columns). ``progress(1)`` follows each event. The file appears
+    atomically.
     """
+    extra = iter(attributes) if attributes is not None else None
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     count = 0
     try:
         with pyhepmc.open(tmp, "w") as out:
             for count, ev in enumerate(events, start=1):
-                out.write(_to_genevent(ev, first_event + count - 1))
+                out.write(_to_genevent(ev, first_event + count - 1,
+                                       next(extra) if extra is not None else None))
                 if progress:
                     progress(1)
         os.replace(tmp, path)
