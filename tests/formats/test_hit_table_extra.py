@@ -130,8 +130,11 @@ def test_exports_carry_the_extensions_where_the_format_can(
     assert meta["collections"]["TPCHits_ext_key"] == {
         "type": "podio::UserDataCollection<int64_t>", "elementsOf": "TPCHits",
         "column": "hit_ext_key", "description": "my detector key"}
-    (back,) = list(read_edm4hep(tmp_path / "e.root"))  # the reader skips them
-    assert len(back["hit_x"]) == 3
+    (back,) = list(read_edm4hep(tmp_path / "e.root"))  # read back as extensions
+    assert back["hit_ext_key"].tolist() == [9007199254740993, -5, 123456789012]
+    assert back["particle_ext_nhits"].tolist() == [1, 1]
+    assert back["extensions"]["hit_ext_key"] == "my detector key"
+    events_to_table([back])  # a valid event with its extensions
     assert export(path, "hepmc3", tmp_path / "e.hepmc3").startswith("1 events")
     lines = (tmp_path / "e.hepmc3").read_text().splitlines()
     assert [ln for ln in lines if "_ext_" in ln] == [  # particle extensions: attributes

@@ -96,6 +96,25 @@ def _default_collections(file: Any, names: set[str]) -> dict[str, str]:
     return {c: s for c, s in candidates.items() if f"{c}.position.x" in names}
 
 
+def _user_data(file: Any, names: set[str], particles: str, collections: list[str]
+               ) -> dict[str, tuple[str, list[str]]]:
+    """npfm extension column -> (description, its user-data branches in the order of the
+    particle or hit collections), from the ``npfm_edm4hep`` record of an npfm export."""
+    if METADATA_KEY not in file.keys(cycle=False):
+        return {}
+    entries = json.loads(str(file[METADATA_KEY]))["collections"]
+    out: dict[str, tuple[str, list[str]]] = {}
+    for name, entry in entries.items():
+        column = entry.get("column")
+        if entry.get("type") != "podio::UserDataCollection<int64_t>" or column is None:
+            continue
+        of = [particles] if column.startswith("particle_ext_") else collections
+        branches = [f"{c}_ext_{column.split('_ext_', 1)[1]}" for c in of]
+        if name in branches and all(b in names for b in branches):
+            out[column] = (entry["description"], branches)
+    return out
+
+
 def read_edm4hep(path: Path | str, *, collections: Mapping[str, str] | None = None,
                  particles: str = "MCParticles", tree: str = "events",
                  facility: str = "EIC", experiment: str = "ePIC", run: int = 0,
@@ -112,7 +131,9 @@ def read_edm4hep(path: Path | str, *, collections: Mapping[str, str] | None = No
     created in the simulation" (simulatorStatus bit 30). Link collection IDs are not
     checked: links are taken to point into ``particles``. Run and event come from
     ``EventHeader``, else ``run`` and the entry number. ``event_fields`` adds constant
-    event columns (e.g. magnetic_field). ``progress(n)`` reports events per chunk.
+    event columns (e.g. magnetic_field). The user-data collections of an npfm export
+    come back as the extension columns they were. ``progress(n)`` reports events per
+    chunk.
     """
     path = Path(path)
     with open_root(path) as file:
@@ -132,8 +153,10 @@ def read_edm4hep(path: Path | str, *, collections: Mapping[str, str] | None = No
         hits = {c: resolve(names, _aliases(c, _HIT), ("x", "y", "z", "link"), where)
                 for c in mapping}
         header = resolve(names, _HEADER, (), where)
+        extensions = _user_data(file, names, particles, list(mapping))
         wanted = sorted({*part.values(), *header.values(),
-                         *(b for h in hits.values() for b in h.values())})
+                         *(b for h in hits.values() for b in h.values()),
+                         *(b for _, branches in extensions.values() for b in branches)})
         subsystems = list(dict.fromkeys(mapping.values()))
         for start, data in iter_chunks(events, wanted, where, step_size):
             n = len(data[part["pdg"]][1]) - 1
@@ -147,6 +170,9 @@ def read_edm4hep(path: Path | str, *, collections: Mapping[str, str] | None = No
                 event |= _particles({k: cut[b] for k, b in part.items()}, part, entry)
                 event |= _hits({c: {k: cut[b] for k, b in h.items()} for c, h in hits.items()},
                                hits, mapping, event, entry)
+                for column, (doc, branches) in extensions.items():
+                    event[column] = np.concatenate([cut[b] for b in branches])
+                    event.setdefault("extensions", {})[column] = doc
                 yield event
             if progress:
                 progress(n)
