@@ -13,6 +13,7 @@ from npfm.cli_common import clean_errors, console, progress_bar
 from npfm.events.errors import NpfmError
 from npfm.events.shards import atomic_write_json
 from npfm.studies.baselines import tracking_baselines
+from npfm.studies.calo import calo_study
 from npfm.studies.config import load_study
 from npfm.studies.efficiency import data_efficiency
 from npfm.studies.pid import pid_study
@@ -139,18 +140,36 @@ def study_baselines(config: Annotated[Path, typer.Argument(help="study YAML")],
                       f"{scores['seconds_per_event'] * 1e3:.1f} ms/event")
 
 
+def _section_runner(config: Path, out: Path, section: str) -> StudyRunner:
+    """The study's runner; the config must have ``section``."""
+    runner = _runner(config, out)
+    if not getattr(runner.study, section):
+        raise NpfmError(str(config), f"has no {section} section",
+                        f"add {section}: {{corpus: ...}}")
+    return runner
+
+
 @study_app.command("pid")
 @clean_errors
 def study_pid(config: Annotated[Path, typer.Argument(help="study YAML")],
               out: Annotated[Path, typer.Option(help="studies directory")]) -> None:
     """The dE/dx PID baseline and the study's PID adapters on the same tracks."""
-    runner = _runner(config, out)
-    if not runner.study.pid:
-        raise NpfmError(str(config), "has no pid section", "add pid: {corpus: ...}")
-    result = pid_study(runner)
+    result = pid_study(_section_runner(config, out, "pid"))
     recall = result["baseline"]["macro_recall"]
     console.print(f"dE/dx baseline: macro recall {recall['value']:.3f} "
                   f"[{recall['lo']:.3f}, {recall['hi']:.3f}] on {result['n_test']} events")
+
+
+@study_app.command("calo")
+@clean_errors
+def study_calo(config: Annotated[Path, typer.Argument(help="study YAML")],
+               out: Annotated[Path, typer.Option(help="studies directory")]) -> None:
+    """Electron/pion separation: E/p and shower-shape baselines and the study's adapters."""
+    result = calo_study(_section_runner(config, out, "calo"))
+    for name, scores in result["baselines"].items():
+        rej = scores["rejection_at_90"]
+        console.print(f"{name}: pion rejection at 90% electron efficiency {rej['value']:.1f} "
+                      f"[{rej['lo']:.1f}, {rej['hi']:.1f}] on {result['n_test']} events")
 
 
 @study_app.command("all")
@@ -175,6 +194,8 @@ def study_all(config: Annotated[Path, typer.Argument(help="study YAML")],
         tracking_baselines(runner)
     if runner.study.pid:
         pid_study(runner)
+    if runner.study.calo:
+        calo_study(runner)
     report(out, report_file or out / "report.html")
 
 

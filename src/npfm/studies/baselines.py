@@ -73,8 +73,6 @@ def tracking_baselines(runner: StudyRunner) -> dict[str, Any]:
               "description": f"{task} on the {corpus} test events ({len(test)}), fitted on "
                              f"{len(train)} training events (GNN seed {cfg.get('seed', 0)}); "
                              "same truth and scoring as the adapters."}
-    for seed in cfg.get("seeds", [1]):
-        for mode in cfg.get("modes", []) if "run" in cfg else []:
-            runner.cell(task, corpus, cfg["run"], mode, int(seed))
+    runner.cells_beside(task, corpus, cfg)
     runner.write("baselines", result)
     return result

@@ -7,6 +7,7 @@
       runs:                             # name -> corpora (optionally some subsystems)
         tpc: [{corpus: sphenix, subsystems: [TPC]}]
         mixed: [{corpus: sphenix}, {corpus: zeus}]
+      cells: [calo]                     # runs pretrained with calorimeter cells too
     tasks: {steps: 150, lr: 3.0e-3, batch_events: 8, head: attention,
             limit: {train: 120, validation: 20, test: 60}}
     data_efficiency: {task: pid, corpus: sphenix, run: mixed, n_train: [10, 30, 100],
@@ -21,6 +22,8 @@
     probe: {corpus: sphenix, runs: [tpc_silicon, mixed], events: 80}
     pid: {task: pid_track, corpus: sphenix, run: tpc_silicon,
           modes: [raw, frozen, adapter_only], seeds: [1]}  # beside the dE/dx baseline
+    calo: {corpus: gun, run: calo, modes: [raw, frozen], seeds: [1],
+           bdt_seeds: [0]}              # e/pi beside E/p and a shower-shape BDT
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from npfm.tasks.specs import TASKS
 from npfm.train.config import PretrainConfig, load_config
 
 SECTIONS = ("corpora", "pretraining", "tasks", "data_efficiency", "transfer", "zeus_eic",
-            "baselines", "probe", "pid")
+            "baselines", "probe", "pid", "calo")
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,13 @@ class StudyConfig:
     baselines: dict[str, Any]
     probe: dict[str, Any] = dataclasses.field(default_factory=dict)
     pid: dict[str, Any] = dataclasses.field(default_factory=dict)
+    calo: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cell_runs: tuple[str, ...] = ()  # runs pretrained with calorimeter cells
 
     def pretrain_config(self, run: str) -> PretrainConfig:
-        """The base config with this run's corpora."""
-        return dataclasses.replace(self.base, corpora=self.runs[run])
+        """The base config with this run's corpora (and cells for ``cell_runs``)."""
+        return dataclasses.replace(self.base, corpora=self.runs[run],
+                                   cells=self.base.cells or run in self.cell_runs)
 
 
 def _need(section: dict[str, Any], key: str, where: str) -> Any:
@@ -100,7 +106,8 @@ def load_study(path: Path | str) -> StudyConfig:
     study = StudyConfig(path, corpora, base, runs, raw.get("tasks", {}),
                         raw.get("data_efficiency", {}), raw.get("transfer", {}),
                         raw.get("zeus_eic", {}), raw.get("baselines", {}),
-                        raw.get("probe", {}), raw.get("pid", {}))
+                        raw.get("probe", {}), raw.get("pid", {}), raw.get("calo", {}),
+                        tuple(pre.get("cells", ())))
     _check(study)
     return study
 
@@ -142,6 +149,9 @@ def _check(study: StudyConfig) -> None:
                         "use pid or pid_track")
     if study.pid:
         uses += _beside_baseline(study.pid, "pid", "pid_track")
+    if study.calo:
+        uses += _beside_baseline(study.calo, "calo", "calo_eid")
+    uses += [("run", r, "pretraining.cells") for r in study.cell_runs]
     if study.probe:
         uses += [("corpus", study.probe.get("corpus", ""), "probe.corpus")]
         uses += [("run", r, "probe.runs") for r in study.probe.get("runs", [])]

@@ -36,8 +36,6 @@ def pid_study(runner: StudyRunner) -> dict[str, Any]:
                              "baseline: fitted momentum and truncated-mean TPC dE/dx, "
                              f"gradient-boosted trees fitted on {len(events['train'])} "
                              "training events; same tracks and scoring as the adapters."}
-    for seed in cfg.get("seeds", [1]):
-        for mode in cfg.get("modes", []) if "run" in cfg else []:
-            runner.cell(task, corpus, cfg["run"], mode, int(seed))
+    runner.cells_beside(task, corpus, cfg)
     runner.write("pid", result)
     return result

@@ -1,8 +1,8 @@
 """``npfm report``: one self-contained HTML page from a studies directory.
 
 It reads what the studies wrote (``probe.json``, ``data_efficiency.json``,
-``transfer.json``, ``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json`` and
-``pid.json`` when present), computes the
+``transfer.json``, ``zeus_eic.json``, ``cells.jsonl``, and ``baselines.json``,
+``pid.json`` and ``calo.json`` when present), computes the
 M1-M4 verdicts, embeds the plots as data URIs, and lists the provenance of every number:
 corpus (manifest sha256), checkpoint (weights sha256), training settings and seed.
 """
@@ -178,6 +178,23 @@ def _pid_section(p: dict[str, Any], cells: list[dict[str, Any]]) -> str:
             + _table(["method", "macro recall", "macro F1", "accuracy"], rows))
 
 
+def _calo_section(c: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    keys = ("rejection_at_90", "auc", "accuracy")
+    rows = [[f"{name} (baseline)", *(_ci(r[k]) for k in keys)]
+            for name, r in c["baselines"].items()]
+    for cell in cells:
+        if cell["task"] == c["task"] and cell["corpus_name"] == c["corpus"] \
+                and cell["n_train"] == c["n_train"]:
+            name = ("raw hit and cell features, same head (no backbone)"
+                    if cell["mode"] == "raw" else f"{cell['mode']} adapter, run "
+                    f"{cell['run_name']}")
+            rows.append([f"{name}, seed {cell['seed']}",
+                         *(_ci(cell["scores"][k]) for k in keys)])
+    return ("<h2>Calorimeter: electron/pion separation against E/p and shower shapes</h2>"
+            f"<p>{html.escape(c['description'])}</p>"
+            + _table(["method", "pion rejection at 90% e eff.", "ROC AUC", "accuracy"], rows))
+
+
 def _cells_section(cells: list[dict[str, Any]]) -> str:
     rows = []
     for c in cells:
@@ -229,8 +246,9 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
     base = _read(studies / "baselines.json")
     probe = _read(studies / "probe.json")
     pid = _read(studies / "pid.json")
+    calo = _read(studies / "calo.json")
     log = studies / "cells.jsonl"
-    if all(x is None for x in (eff, tr, z, base, probe, pid)):
+    if all(x is None for x in (eff, tr, z, base, probe, pid, calo)):
         raise NpfmError(str(studies), "holds no study results",
                         "run `npfm study all CONFIG --out DIR` first")
     cells = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
@@ -257,6 +275,8 @@ def render_report(studies: Path, out: Path, transfer_spec: dict[str, Any] | None
         parts.append(_baselines_section(base, cells))
     if pid:
         parts.append(_pid_section(pid, cells))
+    if calo:
+        parts.append(_calo_section(calo, cells))
     parts.append(_cells_section(cells))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>npfm report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")

@@ -70,10 +70,13 @@ class StudyRunner:
             pretrain(config, path, progress=progress)
         return path
 
-    def events(self, task: str, corpus: str) -> dict[str, list[TaskEvent]]:
+    def events(self, task: str, corpus: str, limit: dict[str, int] | None = None
+               ) -> dict[str, list[TaskEvent]]:
+        """The task's events of ``corpus`` by split, cut to ``limit`` (default the tasks
+        section's); cached, so the first call's limit holds for the pair."""
         key = (task, corpus)
         if key not in self._events:
-            limit = self.study.tasks.get("limit", {})
+            limit = self.study.tasks.get("limit", {}) if limit is None else limit
             events = split_events(TASKS[task], self.study.corpora[corpus])
             self._events[key] = {s: v[:limit[s]] if s in limit else v
                                  for s, v in events.items()}
@@ -102,6 +105,13 @@ class StudyRunner:
             fh.write(json.dumps(row, default=_json_default) + "\n")
         self.done[key] = json.loads(json.dumps(row, default=_json_default))
         return self.done[key]
+
+    def cells_beside(self, task: str, corpus: str, section: dict[str, Any]) -> None:
+        """The adapter cells a baseline section asks for: each of its ``modes`` on its
+        ``run`` (none without one), for each of its ``seeds`` (default [1])."""
+        for seed in section.get("seeds", [1]):
+            for mode in section.get("modes", []) if "run" in section else []:
+                self.cell(task, corpus, section["run"], mode, int(seed))
 
     def write(self, name: str, payload: dict[str, Any]) -> Path:
         """Write ``<out>/<name>.json`` atomically."""

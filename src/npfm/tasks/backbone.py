@@ -13,7 +13,8 @@
 
 ``hit_layers(model, batch)`` gives the per-layer outputs (the token embedding first, then
 each block) in the events' original hit order; tasks set ``max_hits`` high so that no hit
-is cut.
+is cut. ``token_layers(model, batch, cells)`` gives them for hits and calorimeter cells
+(each event's hits, then its cells, in original order) for tasks that see cells.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from torch import nn
 from npfm.events import vocabulary
 from npfm.events.errors import NpfmError
 from npfm.events.loader import PackedBatch
+from npfm.model.cells import cell_features
 from npfm.model.foundation import FoundationModel
+from npfm.model.sequence import combine
 from npfm.model.tokenize import hit_features
 from npfm.train.embed import load_model
 
@@ -75,7 +78,9 @@ class RawHitFeatures(nn.Module):
     ``layers(batch)`` -> ([(N, 7 + S + 1)], identity permutation, cu_seqlens): the
     ``hit_features`` (eta / 4, cos phi, sin phi, r / r_max, z / z_max, z-scored log
     energy and its missing flag) and a one-hot of the subsystem (S vocabulary codes plus
-    one for null or unknown).
+    one for null or unknown). With ``cells``, every token (hits, then cells) holds
+    [is_cell, hit features or zeros, ``cell_features`` or zeros, subsystem one-hot] and
+    the permutation numbers cells after the batch's hits, as ``FoundationModel.layers``.
     """
 
     def __init__(self) -> None:
@@ -83,15 +88,30 @@ class RawHitFeatures(nn.Module):
         self.n_subsystems = len(vocabulary.names("subsystems"))
         self.config = None
 
-    def layers(self, batch: PackedBatch) -> tuple[list[torch.Tensor], torch.Tensor,
-                                                  torch.Tensor]:
+    def _onehot(self, sub: torch.Tensor) -> torch.Tensor:
+        sub = torch.where((sub >= 0) & (sub < self.n_subsystems), sub, self.n_subsystems)
+        return F.one_hot(sub, self.n_subsystems + 1).float()
+
+    def layers(self, batch: PackedBatch, cells: PackedBatch | None = None
+               ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         geometry = batch.event_fields["geometry_id"]
         feats = hit_features(batch.fields, batch.cu_seqlens, geometry)
-        sub = batch.fields["hit_subsystem"]
-        sub = torch.where((sub >= 0) & (sub < self.n_subsystems), sub, self.n_subsystems)
-        onehot = F.one_hot(sub, self.n_subsystems + 1).to(feats.dtype)
-        perm = torch.arange(len(feats), device=feats.device)
-        return [torch.cat([feats, onehot], 1)], perm, batch.cu_seqlens
+        onehot = self._onehot(batch.fields["hit_subsystem"])
+        if cells is None:
+            perm = torch.arange(len(feats), device=feats.device)
+            return [torch.cat([feats, onehot], 1)], perm, batch.cu_seqlens
+        cell = cell_features(cells.fields, cells.cu_seqlens, geometry)
+        n, m = len(feats), len(cell)
+        hit_rows = torch.cat([feats.new_zeros(n, 1), feats, feats.new_zeros(n, cell.shape[1]),
+                              onehot], 1)
+        cell_rows = torch.cat([cell.new_ones(m, 1), cell.new_zeros(m, feats.shape[1]), cell,
+                               self._onehot(cells.fields["cell_subsystem"])], 1)
+        tokens, cu, hit_slots, cell_slots = combine(hit_rows, batch.cu_seqlens, cell_rows,
+                                                    cells.cu_seqlens)
+        perm = torch.empty(n + m, dtype=torch.int64)
+        perm[hit_slots] = torch.arange(n)
+        perm[cell_slots] = torch.arange(m) + n
+        return [tokens], perm, cu
 
 
 def build_backbone(mode: str, run: Path | None, seed: int) -> FoundationModel:
@@ -116,6 +136,10 @@ def build_backbone(mode: str, run: Path | None, seed: int) -> FoundationModel:
             model.tokenizer.load_state_dict(pretrained.tokenizer.state_dict())
             if model.object_tokenizer is not None and pretrained.object_tokenizer is not None:
                 model.object_tokenizer.load_state_dict(pretrained.object_tokenizer.state_dict())
+            for name in ("cell_tokenizer", "token_type"):  # the cell embedder too
+                mine, theirs = getattr(model, name), getattr(pretrained, name)
+                if mine is not None and theirs is not None:
+                    mine.load_state_dict(theirs.state_dict())
     model.config = config
     model.requires_grad_(mode in ("full", "scratch"))
     if mode == "lora":
@@ -133,6 +157,26 @@ def hit_layers(model: FoundationModel | RawHitFeatures, batch: PackedBatch
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(len(perm), device=perm.device)
     return [layer[inverse] for layer in outputs]
+
+
+def token_layers(model: FoundationModel | RawHitFeatures, batch: PackedBatch,
+                 cells: PackedBatch) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per-layer outputs for every hit and cell of ``batch`` and ``cells`` (the same
+    events): per event its hits, then its cells, in original order; and cu_seqlens."""
+    outputs, perm, _ = model.layers(batch, cells=cells)
+    n = int(batch.cu_seqlens[-1])
+    if len(perm) != n + int(cells.cu_seqlens[-1]):
+        raise RuntimeError("hits or cells were cut by max_hits, or the model has no cell "
+                           "tokens; build the backbone with build_backbone from a run "
+                           "pretrained with cells: true")
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(len(perm), device=perm.device)
+    out, cu = [], batch.cu_seqlens
+    for layer in outputs:
+        rows = layer[inverse]
+        tokens, cu, _, _ = combine(rows[:n], batch.cu_seqlens, rows[n:], cells.cu_seqlens)
+        out.append(tokens)
+    return out, cu
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:

@@ -3,7 +3,9 @@
 ``load_events(corpus, ...)`` reads events into ``TaskEvent`` records: the event's hits as
 a one-event ``PackedBatch`` (the loader's conventions: float32, subsystem codes, NaN for
 null) and the event's truth (per-particle arrays and event-level labels) as numpy.
-``pack(events)`` concatenates records into one batch for a forward pass.
+``pack(events)`` concatenates records into one batch for a forward pass. With
+``cells=True`` each record also holds its calorimeter cells (a one-event batch of the
+``cell`` group, ``pack_cells``).
 
 Splits: an event keeps the split its corpus assigned (curation); an event without one
 goes to train (70%), validation (10%) or test (20%) by the sha256 of "run:event", so the
@@ -24,6 +26,7 @@ import torch
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
 from npfm.events.loader import DEFAULT_HIT_COLUMNS, EventLoader, PackedBatch
+from npfm.model.cells import CELL_COLUMNS
 
 EVENT_COLUMNS = ("geometry_id", "data_level", "experiment", "split", "magnetic_field",
                  "vertex_x", "vertex_y", "vertex_z", "truth_quark_flavour", "truth_x",
@@ -43,11 +46,14 @@ def fallback_split(run: int, event: int) -> str:
 
 @dataclass
 class TaskEvent:
-    """One event: its hits (a one-event batch), event-level values and truth particles."""
+    """One event: its hits (a one-event batch), event-level values and truth particles;
+    its cells where loaded, and values derived from it once (e.g. a task's features)."""
 
     batch: PackedBatch
     info: dict[str, Any]
     particles: dict[str, np.ndarray] = field(default_factory=dict)
+    cells: PackedBatch | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_hits(self) -> int:
@@ -86,9 +92,10 @@ def _split_events(batch: PackedBatch) -> list[PackedBatch]:
 
 def load_events(corpus_path: Path | str, *, splits: Sequence[str] = SPLITS,
                 subsystems: Sequence[str] | None = None, limit: int | None = None,
-                min_hits: int = 1) -> list[TaskEvent]:
+                min_hits: int = 1, cells: bool = False) -> list[TaskEvent]:
     """Events of ``corpus_path`` in the given splits (at most ``limit``, in corpus order)
-    with at least ``min_hits`` hits (of the selected ``subsystems``)."""
+    with at least ``min_hits`` hits (of the selected ``subsystems``), with their cells
+    if ``cells``."""
     for s in splits:
         if s not in SPLITS:
             raise NpfmError(f"split {s!r}", "unknown split", f"use {', '.join(SPLITS)}")
@@ -96,9 +103,12 @@ def load_events(corpus_path: Path | str, *, splits: Sequence[str] = SPLITS,
     particles = _particles(corpus)  # aligned with the unshuffled loader's events
     loader = EventLoader(corpus, 16, columns=HIT_COLUMNS, subsystems=subsystems,
                          event_columns=EVENT_COLUMNS)
+    cell_batches = iter(EventLoader(corpus, 16, group="cell", columns=CELL_COLUMNS)) \
+        if cells else None
     events: list[TaskEvent] = []
     for batch in loader:
-        for one in _split_events(batch):
+        cell_events = _split_events(next(cell_batches)) if cell_batches is not None else None
+        for j, one in enumerate(_split_events(batch)):
             truth = next(particles)
             run, number = int(one.run[0]), int(one.event[0])
             info = {k: v[0] for k, v in one.event_fields.items()}
@@ -106,20 +116,33 @@ def load_events(corpus_path: Path | str, *, splits: Sequence[str] = SPLITS,
             info["run"], info["event"] = run, number
             if info["split"] not in splits or int(one.cu_seqlens[-1]) < min_hits:
                 continue
-            events.append(TaskEvent(one, info, truth))
+            events.append(TaskEvent(one, info, truth,
+                                    None if cell_events is None else cell_events[j]))
             if limit is not None and len(events) >= limit:
                 return events
     return events
 
 
+def _pack(batches: Sequence[PackedBatch]) -> PackedBatch:
+    """One-event batches packed end to end into one batch."""
+    if not batches:
+        raise ValueError("pack() needs at least one event")
+    counts = torch.tensor([int(b.cu_seqlens[-1]) for b in batches])
+    first = batches[0]
+    return PackedBatch(
+        {k: torch.cat([b.fields[k] for b in batches]) for k in first.fields},
+        torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]),
+        torch.cat([b.run for b in batches]), torch.cat([b.event for b in batches]),
+        {k: [b.event_fields[k][0] for b in batches] for k in first.event_fields})
+
+
 def pack(events: Sequence[TaskEvent]) -> PackedBatch:
     """The events' hits packed end to end into one batch."""
-    if not events:
-        raise ValueError("pack() needs at least one event")
-    counts = torch.tensor([e.n_hits for e in events])
-    first = events[0].batch
-    return PackedBatch(
-        {k: torch.cat([e.batch.fields[k] for e in events]) for k in first.fields},
-        torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]),
-        torch.cat([e.batch.run for e in events]), torch.cat([e.batch.event for e in events]),
-        {k: [e.batch.event_fields[k][0] for e in events] for k in first.event_fields})
+    return _pack([e.batch for e in events])
+
+
+def pack_cells(events: Sequence[TaskEvent]) -> PackedBatch:
+    """The events' cells packed end to end into one batch (events loaded with cells)."""
+    if any(e.cells is None for e in events):
+        raise ValueError("events loaded without cells; use load_events(..., cells=True)")
+    return _pack([e.cells for e in events if e.cells is not None])

@@ -29,13 +29,20 @@ from torch import nn
 
 from npfm.events.errors import NpfmError
 from npfm.events.shards import sha256_file
-from npfm.tasks.backbone import TRAINED_BACKBONE, build_backbone, hit_layers, trainable
-from npfm.tasks.data import TaskEvent, load_events, pack
+from npfm.tasks.backbone import (
+    TRAINED_BACKBONE,
+    build_backbone,
+    hit_layers,
+    token_layers,
+    trainable,
+)
+from npfm.tasks.data import TaskEvent, load_events, pack, pack_cells
 from npfm.tasks.heads import CondensationHead, EventHead, HitHead, condensation_loss, condense
 from npfm.tasks.query_head import QueryOutput, QueryTrackHead, query_decode, query_loss
 from npfm.tasks.selection import (
     COARSE_GRID,
     WIDE_GRID,
+    check_class_collapse,
     check_collapse,
     headline_value,
     tune_thresholds,
@@ -110,6 +117,16 @@ def task_loss(task: Task, out: Any, target: torch.Tensor, cu: torch.Tensor,
     return F.cross_entropy(out, target.flatten(), weight=weights, ignore_index=IGNORE)
 
 
+def task_layers(task: Task, model: nn.Module, events: Sequence[TaskEvent]
+                ) -> tuple[Features, torch.Tensor]:
+    """Per-layer token features of ``events`` (hits, and cells for tasks that see them)
+    and their cu_seqlens."""
+    batch = pack(events)
+    if task.cells:
+        return token_layers(model, batch, pack_cells(events))  # type: ignore[arg-type]
+    return hit_layers(model, batch), batch.cu_seqlens  # type: ignore[arg-type]
+
+
 class Trainer:
     """Holds backbone, head and cached features of one task run."""
 
@@ -123,21 +140,21 @@ class Trainer:
         self.thresholds = (0.5, 0.8)  # condensation (t_beta, t_distance), tuned on validation
 
     def features(self, events: Sequence[TaskEvent]) -> tuple[Features, torch.Tensor]:
-        batch = pack(events)
         if self.mode in TRAINED_BACKBONE:
-            return hit_layers(self.model, batch), batch.cu_seqlens  # type: ignore[arg-type]
+            return task_layers(self.task, self.model, events)
         missing = [e for e in events if id(e) not in self.cache]
         if missing:
             with torch.no_grad():
                 for start in range(0, len(missing), 16):
                     chunk = missing[start:start + 16]
-                    layers = hit_layers(self.model, pack(chunk))  # type: ignore[arg-type]
-                    cu = pack(chunk).cu_seqlens.tolist()
+                    layers, cu_t = task_layers(self.task, self.model, chunk)
+                    cu = cu_t.tolist()
                     for j, e in enumerate(chunk):
                         self.cache[id(e)] = [x[cu[j]:cu[j + 1]] for x in layers]
         per_event = [self.cache[id(e)] for e in events]
+        counts = torch.tensor([len(f[0]) for f in per_event])
         return ([torch.cat([f[i] for f in per_event]) for i in range(len(per_event[0]))],
-                batch.cu_seqlens)
+                torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]))
 
     def loss(self, events: Sequence[TaskEvent]) -> torch.Tensor:
         layers, cu = self.features(events)
@@ -245,6 +262,9 @@ class Trainer:
             "initial_val_headline": self._shown(initial), "best_step": best[1],
             "steps_run": step, "best_val_headline": self._shown(best[0]),
             "val_loss": self.validation_loss(val)}
+        if self.task.kind == "event_class":
+            out.update(check_class_collapse(self.task.name, self.mode,
+                                            np.stack(self.predict(val))))
         if isinstance(self.head, QueryTrackHead):
             found = self.predict(val)
             out["tracks_per_event"] = float(np.mean([len(np.unique(x[x >= 0])) for x in found]))
@@ -319,7 +339,7 @@ def run_task(task_name: str, corpus: Path, run: Path, mode: str = "frozen", seed
     torch.manual_seed(seed)
     model = build_backbone(mode, run, seed)
     with torch.no_grad():
-        probe = hit_layers(model, pack(train[:1]))
+        probe, _ = task_layers(task, model, train[:1])
     adapter = make_head(task, len(probe), probe[0].shape[1], head)
     trainer = Trainer(task, model, adapter, mode, batch_events, cache)
     start = time.perf_counter()
@@ -346,7 +366,8 @@ def split_events(task: Task, corpus: Path, limit: int | None = None
                  ) -> dict[str, list[TaskEvent]]:
     """The corpus's events by split, keeping those with a usable target."""
     out: dict[str, list[TaskEvent]] = {"train": [], "validation": [], "test": []}
-    for event in load_events(corpus, subsystems=task.subsystems, limit=limit, min_hits=2):
+    for event in load_events(corpus, subsystems=task.subsystems, limit=limit, min_hits=2,
+                             cells=task.cells):
         target = task.targets(event)
         usable = (np.isfinite(target).all() if task.kind == "event_regress"
                   else (target != IGNORE).any())

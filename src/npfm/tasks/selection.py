@@ -7,7 +7,8 @@ lower-is-better metric such as a resolution is negated).
 
 A condensation head whose hits never pass the lowest beta threshold finds no track: a
 collapse, not a score. ``check_collapse`` raises ``HeadCollapsed`` with the evidence
-(largest beta, tracks found per event), so no 0.000 is reported from a dead head.
+(largest beta, tracks found per event), so no 0.000 is reported from a dead head;
+``check_class_collapse`` does the same for a classifier whose outputs are all equal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from npfm.events.errors import NpfmError
 from npfm.tasks import metrics
+from npfm.tasks.calo import rejection_at_efficiency
 from npfm.tasks.data import TaskEvent
 from npfm.tasks.heads import condense
 from npfm.tasks.specs import IGNORE, LOWER_IS_BETTER, Task, mean_ari, per_track
@@ -62,6 +64,8 @@ def headline_value(task: Task, events: Sequence[TaskEvent], outputs: Sequence[An
         value = metrics.regression_report(y[ok, 0], p[ok, 0])["resolution"]
     elif task.headline == "auc":
         value = metrics.binary_auc(y, p[:, 1])
+    elif task.headline == "rejection_at_90":
+        value = rejection_at_efficiency(y, p[:, 1])
     elif task.headline in ("macro_recall", "macro_f1"):
         report = metrics.classification_report(y, p.argmax(1), task.n_out)
         r, pr = report["macro_recall"], report["macro_precision"]
@@ -106,3 +110,14 @@ def check_collapse(task_name: str, mode: str, beta: torch.Tensor, labels: torch.
                             "train longer or with a lower lr, or check the features")
     return {"max_beta_median": float(np.median(max_beta)),
             "tracks_per_event": float(np.mean(tracks))}
+
+
+def check_class_collapse(task_name: str, mode: str, prob: np.ndarray) -> dict[str, float]:
+    """Spread (max - min) of each class probability over the validation events (prob
+    (E, C)); raises ``HeadCollapsed`` when every event gets the same output."""
+    spread = float(np.max(np.ptp(prob, axis=0))) if len(prob) else 0.0
+    if spread < 1e-4:
+        raise HeadCollapsed(f"task {task_name} ({mode})", "the classifier collapsed: every "
+                            f"validation event gets the same output (spread {spread:.2g})",
+                            "train longer or with a lower lr, or check the features")
+    return {"probability_spread": spread}

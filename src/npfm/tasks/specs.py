@@ -17,6 +17,7 @@ import numpy as np
 
 from npfm.events import vocabulary
 from npfm.tasks import metrics
+from npfm.tasks.calo import electron_pion_target, rejection_at_efficiency
 from npfm.tasks.data import TaskEvent
 
 IGNORE = -100
@@ -36,6 +37,7 @@ class Task:
     headline: str  # the metric that ranks models
     subsystems: tuple[str, ...] | None = None  # hits fed to the backbone (None: all)
     per_track: bool = False  # hit classes predicted and scored per truth track
+    cells: bool = False  # the backbone also sees the events' calorimeter cells
 
 
 def _particle_pt(event: TaskEvent) -> np.ndarray:
@@ -142,6 +144,9 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "auc"),
     Task("ep_kinematics", "log10 x and log10 Q2 regression, per event", "event_regress", 2,
          dis_kinematics, "resolution"),
+    Task("calo_eid", "electron/pion separation of a track and its calorimeter cluster, per "
+         "single-particle event (npfm.tasks.calo)", "event_class", 2, electron_pion_target,
+         "rejection_at_90", cells=True),
 )}
 
 LOWER_IS_BETTER = {"resolution"}
@@ -188,7 +193,9 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
         return {"accuracy": _ci(lambda y, p, event_index: float(np.mean(p.argmax(1) == y)),
                                 arrays, None),
                 "auc": _ci(lambda y, p, event_index: metrics.binary_auc(y, p[:, 1]), arrays,
-                           None)}
+                           None),
+                "rejection_at_90": _ci(lambda y, p, event_index: rejection_at_efficiency(
+                    y, p[:, 1]), arrays, None)}
     out: dict[str, Any] = {}
     for j in range(truth.shape[1]):
         keep = np.isfinite(truth[:, j])

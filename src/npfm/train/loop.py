@@ -23,9 +23,11 @@ import torch
 import torch.distributed as dist
 
 from npfm.events.corpus import Corpus
+from npfm.events.errors import NpfmError
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
 from npfm.events.windows import rebatch
+from npfm.model.cells import CELL_COLUMNS, Waveforms, waveforms_of
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
 from npfm.train import checkpoint
@@ -68,44 +70,74 @@ def _pairs(hits: EventLoader, objects: EventLoader | None) -> Iterator[Batch]:
         yield from zip(hits, objects, strict=True)
 
 
+Cells = tuple[PackedBatch, Waveforms] | None
+
+
+def _with_cells(pairs: Iterator[Batch], cells: Iterator[PackedBatch], waveforms: EventLoader,
+                samples: EventLoader, max_hits: int, where: str
+                ) -> Iterator[tuple[PackedBatch, PackedBatch | None, Cells]]:
+    """The (hit, object) batches with the same events' cells and waveforms; events are not
+    windowed, so one beyond ``max_hits`` hits or cells stops the run (none is cut)."""
+    for (hits, objects), cell, wave, sample in zip(pairs, cells, waveforms, samples,
+                                                   strict=True):
+        longest = max(int(hits.cu_seqlens.diff().max()), int(cell.cu_seqlens.diff().max()))
+        if longest > max_hits:
+            raise NpfmError(f"{where} max_hits", f"an event holds {longest} hits or cells, "
+                            f"more than max_hits {max_hits}, and cells: true does not split "
+                            "events into windows", "raise max_hits or set cells: false")
+        yield hits, objects, (cell, waveforms_of(cell, wave, sample))
+
+
 def batches(config: PretrainConfig, rank: int = 0, world: int = 1
-            ) -> Iterator[tuple[str, PackedBatch, PackedBatch | None]]:
-    """Endless (corpus name, hit batch, object batch or None) stream: domains drawn by
-    temperature, each corpus shuffled anew every epoch; deterministic for a given config.
-    Events beyond ``max_hits`` are split into eta-phi windows (``npfm.events.windows``); a
-    batch holds ``batch_events`` windows (events within the budget are one window each).
+            ) -> Iterator[tuple[str, PackedBatch, PackedBatch | None, Cells]]:
+    """Endless (corpus name, hit batch, object batch or None, (cell batch, waveforms) or
+    None) stream: domains drawn by temperature, each corpus shuffled anew every epoch;
+    deterministic for a given config. Events beyond ``max_hits`` are split into eta-phi
+    windows (``npfm.events.windows``); a batch holds ``batch_events`` windows (events
+    within the budget are one window each).
 
     With ``config.objects`` the object batch holds the same events' reconstructed objects,
     except for corpora with a ``subsystems`` selection (hit-level pretraining: an event
-    without selected hits is not replaced by its objects).
+    without selected hits is not replaced by its objects). With ``config.cells`` the
+    events' calorimeter cells and waveforms come along (events then are not windowed).
     """
     corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
     subsystems = {c["name"]: c.get("subsystems") for c in config.corpora}
 
     def loader(name: str, group: str) -> EventLoader:
         return EventLoader(corpora[name], config.batch_events, group=group, shuffle=True,
-                           seed=config.seed, drop_last=True, rank=rank, world_size=world,
+                           seed=config.seed, rank=rank, world_size=world,
                            subsystems=subsystems[name] if group == "hit" else None,
+                           columns=CELL_COLUMNS if group == "cell" else None,
                            event_columns=("geometry_id", "data_level"))
 
     loaders = {name: (loader(name, "hit"), loader(name, "object")
                       if config.objects and subsystems[name] is None else None)
                for name in corpora}
+    calo = {name: tuple(loader(name, g) for g in ("cell", "waveform", "sample"))
+            for name in corpora} if config.cells else {}
+
+    def stream(name: str) -> Iterator[tuple[PackedBatch, PackedBatch | None, Cells]]:
+        if not config.cells:
+            return ((h, o, None) for h, o in rebatch(_pairs(*loaders[name]), config.max_hits,
+                                                     config.batch_events))
+        cell, wave, sample = calo[name]
+        return _with_cells(_pairs(*loaders[name]), iter(cell), wave, sample, config.max_hits,
+                           f"corpus {name}")
+
     sampler = TemperatureSampler({n: c.n_events for n, c in corpora.items()},
                                  config.temperature, config.seed)
-    streams: dict[str, Iterator[Batch]] = {}
+    streams: dict[str, Iterator[tuple[PackedBatch, PackedBatch | None, Cells]]] = {}
     epochs = dict.fromkeys(loaders, 0)
     for name in sampler:
         while True:
-            stream = streams.setdefault(name, rebatch(_pairs(*loaders[name]),
-                                                      config.max_hits, config.batch_events))
-            pair = next(stream, None)
+            pair = next(streams.setdefault(name, stream(name)), None)
             if pair is not None:
                 break
             epochs[name] += 1
             if epochs[name] > 1_000_000:
                 raise RuntimeError(f"corpus {name} yields no batch of {config.batch_events}")
-            for each in loaders[name]:
+            for each in (*loaders[name], *calo.get(name, ())):
                 if each is not None:
                     each.set_epoch(epochs[name])
             del streams[name]
@@ -168,12 +200,14 @@ def pretrain(config: PretrainConfig, run_dir: Path, *,
         while step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
-            domain, batch, objects = next(data)
+            domain, batch, objects, cells = next(data)
             start = time.perf_counter()
             with torch.autocast(device.type, dtype=torch.bfloat16,
                                 enabled=device.type == "cuda"):
                 loss, metrics = trained(batch.to(device), step,
-                                        None if objects is None else objects.to(device))
+                                        None if objects is None else objects.to(device),
+                                        *(() if cells is None else (cells[0].to(device),
+                                                                    cells[1])))
             mean_loss = _mean_over_ranks(loss, world)  # every rank sees a non-finite one
             require_finite(mean_loss, f"loss on a batch of {domain}", str(run_dir), step + 1)
             optimizer.zero_grad(set_to_none=True)
