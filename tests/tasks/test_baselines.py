@@ -22,6 +22,7 @@ from npfm.tasks.baselines import (
 )
 from npfm.tasks.baselines.dbscan import mean_ari
 from npfm.tasks.baselines.evaluate import flat_hits
+from npfm.tasks.baselines.events import global_layer, n_layers
 from npfm.tasks.metrics import double_majority
 
 PION_MASS = 0.13957039  # GeV (PDG 2024)
@@ -192,3 +193,22 @@ def test_evaluate_tracking(low_mult: list[dict]) -> None:
     assert 0.8 < out["ari_mean"]["value"] < 1.0
     assert sum(b["n_particles"] for b in out["efficiency_vs_pt"]) == out["n_particles"]
     assert out["seconds_per_event"] > 0
+
+
+def test_global_layer_counts_imaging_layers_after_the_trackers() -> None:
+    """ePIC events with the BIC: its AstroPix hits get layers beyond every tracker layer,
+    ordered by radius, so the tracking baselines read such corpora."""
+    rng = np.random.default_rng(3)
+    gen = [pions(np.full(4, 2.0), rng.uniform(-0.5, 0.5, 4), rng.uniform(-np.pi, np.pi, 4),
+                 np.array([1, -1, 1, -1])) for _ in range(3)]
+    events = simulate_events(gen, "epic", rng, include_objects=False)
+    layer = np.concatenate([global_layer(e, "epic") for e in events])
+    subsystem = np.concatenate([np.asarray(e["hit_subsystem"]).astype(str) for e in events])
+    radius = np.concatenate([np.hypot(e["hit_x"], e["hit_y"]) for e in events])
+    imaging = subsystem == "EcalBarrelImaging"
+    assert imaging.sum() > 0
+    assert (~imaging).sum() > 0
+    assert layer[imaging].min() > layer[~imaging].max()
+    order = np.argsort(layer[imaging], kind="stable")
+    assert np.all(np.diff(radius[imaging][order]) > -1.0)  # outwards (pixel size aside)
+    assert layer.max() < n_layers("epic")

@@ -98,13 +98,19 @@ def _layer_ranks(geometry: str) -> dict[tuple[str, int], int]:
     key = np.where(lay.is_disk[sensitive], 1e4 + np.abs(lay.z[sensitive]),
                    lay.radius[sensitive])
     ordered = sensitive[np.argsort(key, kind="stable")]
-    return {(geo.subsystems[lay.subsystem[i]], int(lay.layer[i])): rank
-            for rank, i in enumerate(ordered)}
+    ranks = {(geo.subsystems[lay.subsystem[i]], int(lay.layer[i])): rank
+             for rank, i in enumerate(ordered)}
+    # Imaging layers of calorimeters (silicon among the absorbers) count on outwards;
+    # their layer ids are the indices of their sorted radii (npfm.detectors.imaging).
+    outer = sorted((r, g.subsystem, k) for g in geo.imaging for k, r in enumerate(g.radius))
+    ranks.update({(name, k): len(ranks) + n for n, (_, name, k) in enumerate(outer)})
+    return ranks
 
 
 def global_layer(event: Event, geometry: str) -> np.ndarray:
     """Layer index of each hit counted outwards over all subsystems of ``geometry``
-    (sPHENIX: MVTX 0-2, INTT 3-6, TPC 7-54)."""
+    (sPHENIX: MVTX 0-2, INTT 3-6, TPC 7-54), then over its calorimeters' imaging layers
+    (ePIC: the BIC's AstroPix layers follow the trackers)."""
     ranks = _layer_ranks(geometry)
     subsystem = np.asarray(event["hit_subsystem"]).astype(str)
     layer = np.asarray(event["hit_layer"], np.int64)
