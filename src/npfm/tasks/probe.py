@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from npfm.events.errors import NpfmError
 from npfm.events.shards import atomic_write_json, sha256_file
+from npfm.events.windows import split
 from npfm.model.serialize import cylindrical
 from npfm.tasks.backbone import RawHitFeatures, build_backbone, hit_layers
 from npfm.tasks.data import TaskEvent, load_events, pack
@@ -134,12 +135,14 @@ def _representations(run: Path, events: Sequence[TaskEvent], seed: int
 
 def pretraining_loss(run: Path, events: Sequence[TaskEvent]) -> dict[str, float]:
     """The run's objective and its trivial predictors on ``events`` (mean over batches
-    of 8 events, in eval mode, events cut to the run's ``max_hits`` as in pretraining)."""
+    of 8 events, in eval mode, events split into windows of the run's ``max_hits`` as in
+    pretraining)."""
     model, _ = load_model(run)
     totals: dict[str, list[float]] = {}
     with torch.no_grad():
         for start in range(0, len(events), 8):
-            _, metrics = model(pack(events[start:start + 8]), step=0)
+            windows = split(pack(events[start:start + 8]), model.config.max_hits)
+            _, metrics = model(windows.batch, step=0)
             for name, value in metrics.items():
                 totals.setdefault(name, []).append(float(value))
     return {name: float(np.mean(v)) for name, v in totals.items()}
