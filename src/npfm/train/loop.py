@@ -94,7 +94,8 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
     None) stream: domains drawn by temperature, each corpus shuffled anew every epoch;
     deterministic for a given config. Events beyond ``max_hits`` are split into eta-phi
     windows (``npfm.events.windows``); a batch holds ``batch_events`` windows (events
-    within the budget are one window each).
+    within the budget are one window each), the last of an epoch the windows left (no
+    event is dropped).
 
     With ``config.objects`` the object batch holds the same events' reconstructed objects,
     except for corpora with a ``subsystems`` selection (hit-level pretraining: an event
