@@ -91,3 +91,34 @@ def crossing_losses(rows: Array, logs: Array, start: Array, kinematics: Array,
             rows[10, j, i], rows[11, j, i], rows[12, j, i] = theta0, de, dp
             small[j, i] = theta0 * dip2 < linear_max_kink and dp < linear_max_kink * p0
     return small
+
+
+@_jit
+def record_step(rows: Array, length: npt.NDArray[np.int64], particle: npt.NDArray[np.int64],
+                t: Array, energy: Array, speed: Array, sensitive: npt.NDArray[np.bool_]
+                ) -> tuple[Array, Array, Array]:
+    """``propagate``'s records of a step: the recorded crossings (rows particle layer x y z
+    px py pz t, in the order of ``np.nonzero`` over (crossing, particle)), each particle's
+    rows at the end of its step and the time there; ``speed`` = pT c (cm GeV/ns)."""
+    k, n = rows.shape[1], rows.shape[2]
+    count = 0
+    for j in range(k):
+        for i in range(n):
+            if j < length[i] and rows[8, j, i] > 0 and sensitive[max(int(rows[7, j, i]), 0)]:
+                count += 1
+    rec = np.empty((9, count))
+    c = 0
+    for j in range(k):
+        for i in range(n):
+            if j < length[i] and rows[8, j, i] > 0 and sensitive[max(int(rows[7, j, i]), 0)]:
+                rec[0, c], rec[1, c] = particle[i], float(int(rows[7, j, i]))
+                for a in range(6):
+                    rec[2 + a, c] = rows[a, j, i]
+                rec[8, c] = t[i] + rows[6, j, i] * energy[i] / speed[i]
+                c += 1
+    ends, t_end = np.empty((rows.shape[0], n)), np.empty(n)
+    for i in range(n):
+        j = max(length[i] - 1, 0)
+        ends[:, i] = rows[:, j, i]
+        t_end[i] = t[i] + rows[6, j, i] * energy[i] / speed[i]
+    return rec, ends, t_end

@@ -71,7 +71,7 @@ def _first_order_column(rows: Array, i: int, x: float, y: float, px: float, py: 
     slope, dip = pz / pt, p / pt
     two_pi, eps = 2.0 * np.pi, np.finfo(np.float64).eps
     c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = 0.0  # cumulative sums of the terms
-    for j in range(rows.shape[1]):
+    for j in range(min(length, rows.shape[1])):  # later crossings are not recorded
         cx, cy, cz, cpx, cpy, s = (rows[0, j, i], rows[1, j, i], rows[2, j, i], rows[3, j, i],
                                    rows[4, j, i], rows[6, j, i])
         lin = 1.0 if j < length - 1 else 0.0
@@ -123,7 +123,8 @@ def step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int,
     (``rows``, (13, 1, n)) repeated, the further crossings ``rows_more`` (13, >= k - 1,
     len(ext)) of the particles ``ext`` after it, their first-order kinks and losses applied
     (``_first_order_column``) and the points slid exactly onto their cylinders (``radius``
-    by layer), as the NumPy code of ``propagate`` does with copies."""
+    by layer), as the NumPy code of ``propagate`` does with copies. Only the crossings
+    before ``length`` are corrected: the step records no later ones and ends before them."""
     n_rows, n = rows.shape[0], rows.shape[2]
     out = np.empty((n_rows, k, n))
     for a in range(n_rows):
@@ -137,7 +138,7 @@ def step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int,
         if k > 1:
             _first_order_column(out, i, x[i], y[i], px[i], py[i], pz[i], kappa[i], length[i],
                                 normal[:, :, e], powers[0, :, e], powers[1, :, e])
-            for j in range(1, k):
+            for j in range(1, min(length[i], k)):
                 layer = int(out[7, j, i])
                 onto = radius[layer if layer >= 0 else layer + len(radius)] / np.hypot(
                     out[0, j, i], out[1, j, i])

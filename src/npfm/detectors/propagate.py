@@ -30,7 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 from npfm.detectors import kernels
-from npfm.detectors.crossing_kernels import LAYER_ROWS, crossing_geometry, crossing_losses
+from npfm.detectors.crossing_kernels import (
+    LAYER_ROWS,
+    crossing_geometry,
+    crossing_losses,
+    record_step,
+)
 from npfm.detectors.field import field_along
 from npfm.detectors.helix import C_CM_NS, advance, curvature, cylinder_crossing
 from npfm.detectors.material import MIN_BETA_GAMMA, bethe_mean, highland, scatter
@@ -144,10 +149,29 @@ def _step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int
     if k > 1:
         psi = helix[5][ext] * np.concatenate((rows[6][:, ext], rows_more[6, :k - 1]))
         normal = rng.standard_normal((2, *psi.shape))
-        small = np.abs(psi) < 0.1
-        powers = np.zeros((2, *psi.shape))  # psi^3, psi^5 where the series needs them
+        # psi^3, psi^5 where the series needs them, for the crossings the step records
+        small = (np.abs(psi) < 0.1) & (np.arange(k)[:, None] < length[ext])
+        powers = np.zeros((2, *psi.shape))
         powers[0, small], powers[1, small] = psi[small] ** 3, psi[small] ** 5
     return kernels.step_rows(rows, rows_more, ext, k, *helix, length, normal, powers, radius)
+
+
+def _record(rows: Array, length: npt.NDArray[np.int64], particle: npt.NDArray[np.int64],
+            t: Array, energy: Array, speed: Array, sensitive: npt.NDArray[np.bool_]
+            ) -> tuple[Array, Array, Array]:
+    """The crossings a step records (rows particle layer x y z px py pz t; those before
+    ``length`` on a sensitive surface), the rows at each particle's last crossing and the
+    time there (path s p / pT at speed c p / E; ``speed`` = pT c)."""
+    if kernels.compiled():
+        return record_step(rows, length, particle, t, energy, speed, sensitive)
+    times = t + rows[6] * energy / speed
+    layers = rows[7].astype(np.int64)
+    rec = (np.arange(len(rows[0]))[:, None] < length) & (rows[8] > 0) \
+        & sensitive[np.maximum(layers, 0)]
+    col = np.nonzero(rec)[1]
+    end = np.maximum(length - 1, 0), np.arange(len(length))
+    return (np.vstack((particle[col], layers[rec], rows[:6, rec], times[rec])),
+            rows[(slice(None), *end)], times[end])
 
 
 def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, charge: Array,
@@ -278,22 +302,16 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
                         part[:2, 1:] *= onto
                         rows[:6, :, ext] = part
             energy = np.sqrt(pt * pt + pz * pz + m * m)
-            times = t + rows[6] * energy / (pt * C_CM_NS)  # path s p / pT at speed c p / E
-            layers = rows[7].astype(np.int64)
-            rec = (np.arange(len(rows[0]))[:, None] < length) & (rows[8] > 0) \
-                & lay.sensitive[np.maximum(layers, 0)]
-            if rec.any():
-                col = np.nonzero(rec)[1]
-                records.append(np.vstack((ints[0][col], layers[rec], rows[:6, rec], times[rec])))
+            recorded, ends, t_end = _record(rows, length, ints[0], t, energy, pt * C_CM_NS,
+                                            lay.sensitive)
+            records.append(recorded)
             # the step ends at its last crossing, with an exact kink and energy loss there
-            end = np.maximum(length - 1, 0), np.arange(len(x))
-            x, y, z, px, py, pz, s_end, xx0, theta0, de = rows[[0, 1, 2, 3, 4, 5, 6, 9, 10, 11]][
-                (slice(None), *end)]
+            x, y, z, px, py, pz, s_end, xx0, theta0, de = ends[[0, 1, 2, 3, 4, 5, 6, 9, 10, 11]]
+            l_end = np.maximum(ends[7].astype(np.int64), 0)
             if multiple_scattering:
                 px, py, pz = scatter(px, py, pz, theta0, rng)
             p_end = np.sqrt(px * px + py * py + pz * pz)
             if energy_loss and len(ext):  # the loss at the momentum reached
-                l_end = np.maximum(layers[end], 0)
                 de = bethe_mean(p_end, m, q, lay.z_over_a[l_end], lay.mean_excitation_mev[l_end]) \
                     * xx0 * lay.x0_g_cm2[l_end] * 1e-3
             e_new = np.sqrt(p_end * p_end + m * m) - de
@@ -301,9 +319,8 @@ def propagate(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, cha
             px, py, pz = px * p_new / p_end, py * p_new / p_end, pz * p_new / p_end
             ints[1] += np.where(out, 1, -1) * length * ~first_disk
             ints[2] += first_disk * np.where(up, 1, -1)
-            absorbed = lay.absorber[np.maximum(layers[end], 0)] & (rows[8][end] > 0)
+            absorbed = lay.absorber[l_end] & (ends[8] > 0)
             keep = (length > 0) & (ints[1] < n_cyl) & (p_new > MIN_BETA_GAMMA * m) & ~absorbed
-            state = np.stack((x, y, z, px, py, pz, times[end], turn + np.abs(kappa) * s_end,
-                              q, m))
+            state = np.stack((x, y, z, px, py, pz, t_end, turn + np.abs(kappa) * s_end, q, m))
     rows_out = np.hstack(records) if records else np.zeros((9, 0))
     return Crossings(rows_out[0].astype(np.int64), rows_out[1].astype(np.int64), *rows_out[2:])
