@@ -37,11 +37,12 @@ def geometric_b_max(fraction: float, sigma_inel_b: float) -> float:
     return math.sqrt(fraction * sigma_inel_b * 100.0 / math.pi)
 
 
-#: b_max (fm) of the 0-5 % most central collisions, from the geometric relation with the
-#: Monte Carlo Glauber inelastic cross sections of C. Loizides, J. Kamin, D. d'Enterria,
-#: Phys. Rev. C 97 (2018) 054910, Table I: Pb+Pb 5.02 TeV 7.67 b (-> 3.49 fm; ALICE's
-#: Glauber fit gives 0-3.50 fm for 0-5 %, Phys. Rev. C 88 (2013) 044909, Table A.1, at
-#: 2.76 TeV) and Au+Au 200 GeV 6.85 b (approx.; -> 3.30 fm).
+#: b_max (fm) of the 0-5 % most central collisions from the geometric relation: Pb+Pb
+#: 5.02 TeV with the Monte Carlo Glauber sigma_inel = 7.67 b of C. Loizides, J. Kamin,
+#: D. d'Enterria, Phys. Rev. C 97 (2018) 054910 (-> 3.49 fm; ALICE's Glauber fit gives
+#: 0-3.50 fm for 0-5 % at 2.76 TeV, Phys. Rev. C 88 (2013) 044909); Au+Au 200 GeV with
+#: sigma_inel = 6.85 b, approx. (Glauber with sigma_NN = 42 mb; not checked against a
+#: table here) -> 3.30 fm. The central dN_ch/deta test checks both against data.
 CENTRAL_B_MAX_FM: Mapping[str, float] = MappingProxyType({
     "pbpb5020": round(geometric_b_max(0.05, 7.67), 2),
     "auau200": round(geometric_b_max(0.05, 6.85), 2),
