@@ -90,3 +90,20 @@ def test_cli_exit_status_2_and_nothing_published(tmp_path: Path, body: str) -> N
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_detector_level_release_recipe() -> None:
+    """recipes/dapp-y1.yaml: every source resolves to a known detector x physics pair; the
+    heavy-ion sources keep their own small chunks; --scale 0.01 gives the 1 % build."""
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes/dapp-y1.yaml", scale=0.01)
+    jobs = {s.name: s.job for s in recipe.sources}
+    assert all(job is not None for job in jobs.values())
+    pairs = {(j.detector, j.physics) for j in jobs.values() if j is not None}
+    assert pairs == {("sphenix", "auau200"), ("alice", "pbpb5020"), ("clas12", "clas12_ep"),
+                     ("clas12", "clas12_ed"), ("sphenix", "pp200"), ("epic", "ep_eic")}
+    heavy = jobs["alice-pbpb5020-tpc"]
+    assert heavy is not None
+    assert (heavy.n_events, heavy.shard_events) == (10, 10)
+    clas = jobs["clas12-ep"]
+    assert clas is not None
+    assert (clas.n_events, clas.shard_events) == (200, 500)

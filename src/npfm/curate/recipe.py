@@ -6,7 +6,8 @@
     chunk_events: 500             # events per source chunk (one output shard each)
     sources:
       - {name: sphenix-pp200, simulate: {detector: sphenix, physics: pp200,
-         events: 2000, seed: 11, options: {}, sim_options: {}}}
+         events: 2000, seed: 11, options: {}, sim_options: {},
+         chunk_events: null}}       # null: the recipe's chunk_events
       - {name: aleph-archive, import: {format: aleph_text,
          paths: [../../shared/data/aleph/*.aleph], max_events: null}}
 
@@ -87,6 +88,8 @@ class _Simulate(_Strict):
     run: int = Field(1, description="a whole number")
     options: dict[str, Any] = Field({}, description="a mapping of physics options")
     sim_options: dict[str, Any] = Field({}, description="a mapping of simulation options")
+    chunk_events: _Count | None = Field(None, description="events per chunk of this source "
+                                        "(default: the recipe's), e.g. 20 for heavy ions")
 
 
 class _Import(_Strict):
@@ -236,7 +239,7 @@ def _source(path: Path, i: int, raw: _Source, chunk: int, scale: float) -> Sourc
     try:
         job = SimulationJob(spec.detector, spec.physics,
                             max(1, math.ceil(spec.events * scale)), seed=spec.seed,
-                            shard_events=chunk, run=spec.run,
+                            shard_events=spec.chunk_events or chunk, run=spec.run,
                             physics_options=dict(spec.options),
                             sim_options=dict(spec.sim_options))
     except NpfmError as err:
