@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from npfm.events.build import events_to_table
 from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
-from npfm.formats.edm4hep import collection_id, read_edm4hep
+from npfm.formats.edm4hep import METADATA_KEY, collection_id, read_edm4hep
 from npfm.formats.edm4hep_export import write_edm4hep
 from npfm.physics import generate
 
@@ -218,3 +219,30 @@ def test_export_needs_one_collection_per_subsystem(simulated: pa.Table, tmp_path
     with pytest.raises(NpfmError, match="outside EventHeader's runNumber"):
         write_edm4hep([negative], tmp_path / "x.root")
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+def _with(table: pa.Table, column: str, value: int) -> pa.Table:
+    """``table`` with every hit's ``column`` (int32) set to ``value``."""
+    lists = table.column(column).combine_chunks()
+    values = pa.array(np.full(len(lists.flatten()), value), pa.int32())
+    return table.set_column(table.schema.get_field_index(column), column,
+                            pa.ListArray.from_arrays(lists.offsets, values))
+
+
+def test_cell_ids_are_widened_never_cut(simulated: pa.Table, tmp_path: Path) -> None:
+    """A module id beyond the default 16-bit field (a TrackML-style 8,040,015) widens
+    the cellID layout, recorded in the metadata, and unpacks to the same id; ids that
+    need more than 64 bits together are refused."""
+    write_edm4hep([_with(simulated, "hit_module", 8_040_015)], tmp_path / "wide.root")
+    with uproot.open(tmp_path / "wide.root") as f:
+        layout = json.loads(f[METADATA_KEY])["cellID"]
+        cells = np.concatenate(f["events"]["SVTHits.cellID"].array(library="np"))
+    fields = {name: (int(o), int(w)) for name, o, w in (p.split(":")
+                                                        for p in layout.split(","))}
+    offset, width = fields["module"]
+    assert width == (8_040_015).bit_length()
+    assert set((cells >> np.uint64(offset)) & np.uint64((1 << width) - 1)) == {8_040_015}
+    huge = _with(_with(simulated, "hit_module", 2**31 - 1), "hit_cell_row", 2**31 - 1)
+    with pytest.raises(NpfmError, match="more than 64"):
+        write_edm4hep([huge], tmp_path / "x.root")
+    assert not (tmp_path / "x.root").exists()

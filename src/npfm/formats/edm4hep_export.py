@@ -71,10 +71,29 @@ def _objectids(index: np.ndarray, collection: int, counts: np.ndarray) -> ak.Arr
                                              ).astype(np.uint32)}, counts)
 
 
-def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str
-                ) -> dict[str, ak.Array]:
+def cell_id_layout(largest: Mapping[str, int], where: str) -> tuple[tuple[str, int, int], ...]:
+    """cellID bit fields (column, offset, width) for ids up to ``largest``: ``CELL_ID``
+    when every id fits it, otherwise each field as wide as its largest id needs (the
+    file's metadata records the layout). No id is ever cut: a total over 64 bits is an
+    error naming the fields."""
+    if all(largest[c] < 1 << w for c, _, w in CELL_ID):
+        return CELL_ID
+    widths = [max(1, int(largest[c]).bit_length()) for c, _, _ in CELL_ID]
+    if sum(widths) > 64:
+        raise NpfmError(f"{where} cellID", f"ids need {sum(widths)} bits ("
+                        + ", ".join(f"{c} {w}" for (c, _, _), w in zip(CELL_ID, widths,
+                                                                        strict=True))
+                        + "), more than 64", "export without such ids (the extension "
+                        "columns keep them) or renumber them")
+    offsets = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    return tuple((c, int(o), w) for (c, _, _), o, w in zip(CELL_ID, offsets, widths,
+                                                           strict=True))
+
+
+def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str,
+                layout: tuple[tuple[str, int, int], ...] = CELL_ID) -> dict[str, ak.Array]:
     """One batch of events as podio-named records (mm, ns, GeV), with the table's
-    extension columns as user-data collections."""
+    extension columns as user-data collections; hit ids packed in ``layout``."""
     n = table.num_rows
     run, event = (table.column(c).to_numpy().astype(np.int64) for c in ("run", "event"))
     if (run < 0).any() or (run >= 2 ** 32).any() or (event < 0).any():
@@ -125,7 +144,7 @@ def _to_edm4hep(table: pa.Table, by_subsystem: dict[str, str], particles: str
     hit = {"edep": _flat(table, "hit_edep", np.float32), "t": _flat(table, "hit_t", np.float32),
            **{a: _flat(table, f"hit_{a}", np.float64) / MM for a in "xyz"}}
     cell = np.zeros(len(sub), np.uint64)
-    for column, shift, width in CELL_ID:
+    for column, shift, width in layout:
         value = _flat(table, column, np.int64).astype(np.uint64)
         cell |= (value & np.uint64((1 << width) - 1)) << np.uint64(shift)
     for subsystem, name in by_subsystem.items():
@@ -151,8 +170,9 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
     otherwise, simulatorStatus bit 30 for non-primaries, charge, time, mass from
     ``MASS_GEV``, vertex, momentum, parents and daughters) and one SimTrackerHit
     collection per subsystem (cellID packing hit_layer/module/cell_row/cell_col as in
-    ``CELL_ID``, eDep, time, position, particle link). ``collections`` maps collection
-    names to subsystems, by default ``<SUBSYSTEM>Hits``. Members without npfm values
+    ``CELL_ID``, widened where ids need it: ``cell_id_layout``; eDep, time, position,
+    particle link). ``collections`` maps collection names to subsystems, by default
+    ``<SUBSYSTEM>Hits``. Members without npfm values
     (endpoint, spin, pathLength, hit momentum, ...) are left out; null time, eDep or
     vertex become 0, as EDM4hep has no null. Streams row group by row group; the file
     appears atomically. Returns counts of events, particles and hits.
@@ -164,11 +184,19 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
         n: "extension column" for t in cast(Sequence[pa.Table], source)
         for n in extensions_in(t.column_names)}
     found: set[str] = set()
-    for table in _tables(source, ["hit_subsystem"], verify=False):
+    largest = dict.fromkeys((c for c, _, _ in CELL_ID), 0)
+    for table in _tables(source, ["hit_subsystem", *largest], verify=False):
         values = pc.unique(pc.list_flatten(table.column("hit_subsystem"))).to_pylist()
         if None in values:
             raise NpfmError(str(out_path), "hits without a subsystem", "fill hit_subsystem")
         found |= set(values)
+        for column in largest:
+            low, high = pc.min_max(pc.list_flatten(table.column(column))).values()
+            if low.as_py() is not None and low.as_py() < 0:
+                raise NpfmError(f"{out_path} {column}", f"negative value {low.as_py()} cannot "
+                                "go into the unsigned cellID", "give non-negative ids")
+            largest[column] = max(largest[column], high.as_py() or 0)
+    layout = cell_id_layout(largest, str(out_path))
     mapping = dict(collections) if collections is not None else \
         {f"{s}Hits": s for s in vocabulary.names("subsystems") if s in found}
     by_subsystem = {s: c for c, s in mapping.items()}
@@ -177,7 +205,7 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
                         f"per subsystem {sorted(found)}", "map each subsystem once")
     meta = {"layout": "EDM4hep 1.0 members under podio TTree branch names; no podio_metadata",
             "units": {"length": "mm", "time": "ns", "energy": "GeV"},
-            "cellID": ",".join(f"{c.removeprefix('hit_')}:{s}:{w}" for c, s, w in CELL_ID),
+            "cellID": ",".join(f"{c.removeprefix('hit_')}:{s}:{w}" for c, s, w in layout),
             "collections": {particles: {"type": "edm4hep::MCParticle",
                                         "collectionID": collection_id(particles)}} | {
                 c: {"type": "edm4hep::SimTrackerHit", "collectionID": collection_id(c),
@@ -190,7 +218,7 @@ def write_edm4hep(source: Corpus | Path | str | Sequence[pa.Table], out_path: Pa
             f[METADATA_KEY] = json.dumps(meta)
             tree = None
             for table in _tables(source, _EXPORT_COLUMNS + sorted(extensions), verify=True):
-                arrays = _to_edm4hep(table, by_subsystem, particles)
+                arrays = _to_edm4hep(table, by_subsystem, particles, layout)
                 if tree is None:
                     tree = f.mktree("events", {k: v.type.content for k, v in arrays.items()},
                                     field_name=lambda outer, inner: f"{outer}.{inner}",
