@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from npfm.detectors import kernels, load_geometry, simulate_events
-from npfm.detectors.helix import advance, cylinder_crossing
+from npfm.detectors.helix import cylinder_crossing
 from npfm.detectors.propagate import propagate
 from npfm.physics import generate
 
@@ -93,17 +93,6 @@ def test_crossing_kernel_matches_numpy() -> None:
     assert np.isinf(expected).any()
     assert np.isfinite(expected).any()
     assert got.tobytes() == expected.tobytes()
-
-
-@needs_numba
-def test_advance_kernel_matches_numpy() -> None:
-    rng = np.random.default_rng(7)
-    h = helix_inputs(rng, 300)
-    args = (h["x"], h["y"], rng.normal(0, 5, 300), h["px"], h["py"], h["pz"], h["kappa"],
-            rng.uniform(-200.0, 200.0, (3, 300)))
-    with kernels.backend("numpy"):
-        expected = np.stack(advance(*args))
-    assert np.stack(advance(*args)).tobytes() == expected.tobytes()
 
 
 def test_backend_switch(monkeypatch: pytest.MonkeyPatch) -> None:

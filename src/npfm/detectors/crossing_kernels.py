@@ -1,14 +1,16 @@
-"""Compiled (numba) crossing rows of a propagation step: ``propagate``'s ``crossings`` in
-two passes around NumPy's ``log`` (which differs from the C library's in the last bit),
-bit-identical to the NumPy code (see ``npfm.detectors.kernels``). Units as in
-``npfm.detectors.material``: GeV, cm, g/cm^2, MeV for the mean excitation energy."""
+"""Compiled (numba) passes of a propagation step, bit-identical to the NumPy code of
+``npfm.detectors.propagate`` (see ``npfm.detectors.kernels``): the crossing rows (two
+passes around NumPy's ``log``, which differs from the C library's in the last bit), the
+assembly of a step's crossings with their first-order kinks and losses, and its records.
+Units as in ``npfm.detectors.material``: GeV, cm, g/cm^2, MeV for the mean excitation
+energy."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-from npfm.detectors.kernels import _jit, _minimum, advance_point
+from npfm.detectors.kernels import advance_point, jit, nan_minimum
 from npfm.detectors.material import ELECTRON_MEV, HIGHLAND_LOG, HIGHLAND_MEV, K_MEV_CM2
 
 Array = npt.NDArray[np.float64]
@@ -16,7 +18,7 @@ Array = npt.NDArray[np.float64]
 LAYER_ROWS = ("half_length", "r_min", "r_max", "is_disk", "x_over_x0")
 
 
-@_jit
+@jit
 def crossing_geometry(start: Array, kinematics: Array, s: Array,
                       layer: npt.NDArray[np.int64], table: Array, cap: Array,
                       mean_excitation: Array, z_max: float, turn_limit: float,
@@ -46,10 +48,10 @@ def crossing_geometry(start: Array, kinematics: Array, s: Array,
             radial = cx * cpx + cy * cpy
             if table[3, lc] != 0.0:  # disk
                 on = ins and cr >= table[1, lc] and cr <= table[2, lc]
-                factor = _minimum(np.abs(p0 / pz0), cap[lc])
+                factor = nan_minimum(np.abs(p0 / pz0), cap[lc])
             else:
                 on = ins and np.abs(cz) <= table[0, lc]
-                factor = _minimum(np.abs(cr * p0 / radial), cap[lc])
+                factor = nan_minimum(np.abs(cr * p0 / radial), cap[lc])
             if cos_min > 0.0:  # (after ``on``, as in the NumPy code)
                 ins = ins and np.abs(radial) >= cos_min * cr * pt0
             xx0 = table[4, lc] * factor * (1.0 if on else 0.0)
@@ -64,7 +66,7 @@ def crossing_geometry(start: Array, kinematics: Array, s: Array,
     return rows, inside, args
 
 
-@_jit
+@jit
 def crossing_losses(rows: Array, logs: Array, start: Array, kinematics: Array,
                     layer_loss: Array, multiple_scattering: bool, energy_loss: bool,
                     linear_max_kink: float) -> npt.NDArray[np.bool_]:
@@ -93,7 +95,7 @@ def crossing_losses(rows: Array, logs: Array, start: Array, kinematics: Array,
     return small
 
 
-@_jit
+@jit
 def record_step(rows: Array, length: npt.NDArray[np.int64], particle: npt.NDArray[np.int64],
                 t: Array, energy: Array, speed: Array, sensitive: npt.NDArray[np.bool_]
                 ) -> tuple[Array, Array, Array]:
@@ -122,3 +124,91 @@ def record_step(rows: Array, length: npt.NDArray[np.int64], particle: npt.NDArra
         ends[:, i] = rows[:, j, i]
         t_end[i] = t[i] + rows[6, j, i] * energy[i] / speed[i]
     return rec, ends, t_end
+
+
+@jit
+def _first_order_column(rows: Array, i: int, x: float, y: float, px: float, py: float,
+                        pz: float, kap: float, length: int, normal: Array, cube: Array,
+                        fifth: Array) -> None:
+    """``propagate._first_order`` for particle column ``i`` of ``rows`` (13, k, n), in place
+    (rows 0-5 from rows 0-4, 6, 10, 12), given its standard normals (2, k) and psi^3, psi^5
+    (k; psi = kappa s, by NumPy); the prefix sums are carried in registers."""
+    pt = np.hypot(px, py)
+    p = np.hypot(pt, pz)
+    slope, dip = pz / pt, p / pt
+    two_pi, eps = 2.0 * np.pi, np.finfo(np.float64).eps
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = 0.0  # cumulative sums of the terms
+    for j in range(min(length, rows.shape[1])):  # later crossings are not recorded
+        cx, cy, cz, cpx, cpy, s = (rows[0, j, i], rows[1, j, i], rows[2, j, i], rows[3, j, i],
+                                   rows[4, j, i], rows[6, j, i])
+        lin = 1.0 if j < length - 1 else 0.0
+        kink0 = normal[0, j] * rows[10, j, i] * lin
+        kink1 = normal[1, j] * rows[10, j, i] * lin
+        dp_lin = rows[12, j, i] * lin
+        dphi, dslope = kink0 * dip, kink1 * dip * dip
+        dkappa = kap * (dp_lin / p + slope * kink1)
+        rx, ry = cx - x, cy - y
+        psi = kap * s
+        arg = np.pi * (psi / two_pi)  # np.sinc(psi / 2 pi)
+        arg = arg if arg != 0.0 else eps
+        sinc = np.sin(arg) / arg
+        f = 0.5 * s * s * (sinc * sinc)
+        if np.abs(psi) < 0.1:
+            ratio = psi / 6.0 - cube[j] / 120.0 + fifth[j] / 5040.0
+        else:
+            ratio = (psi - np.sin(psi)) / (psi * psi)
+        g = s * s * ratio
+        qx, qy = (f * px - g * py) / pt, (f * py + g * px) / pt
+        t0, t1, t2, t3, t4 = dphi, dphi * rx, dphi * ry, dkappa, dkappa * s
+        t5, t6, t7, t8, t9 = dkappa * qx, dkappa * qy, dslope, dslope * s, dp_lin
+        c0, c1, c2, c3, c4 = c0 + t0, c1 + t1, c2 + t2, c3 + t3, c4 + t4
+        c5, c6, c7, c8, c9 = c5 + t5, c6 + t6, c7 + t7, c8 + t8, c9 + t9
+        phi_sum, phi_rx, phi_ry, kap_sum, kap_s = c0 - t0, c1 - t1, c2 - t2, c3 - t3, c4 - t4
+        kap_qx, kap_qy, slope_sum, slope_s, dp_sum = c5 - t5, c6 - t6, c7 - t7, c8 - t8, c9 - t9
+        wx = rx * phi_sum - phi_rx + rx * (s * kap_sum - kap_s) - qx * kap_sum + kap_qx
+        wy = ry * phi_sum - phi_ry + ry * (s * kap_sum - kap_s) - qy * kap_sum + kap_qy
+        radial = cx * cpx + cy * cpy
+        slide = (wy * cx - wx * cy) * pt / radial if j > 0 else 0.0
+        omega = phi_sum + s * kap_sum - kap_s + kap * slide
+        slope_k = slope + slope_sum
+        pt_k = (p - dp_sum) / np.sqrt(1.0 + slope_k * slope_k)
+        cos_o, sin_o = np.cos(omega) * pt_k / pt, np.sin(omega) * pt_k / pt
+        rows[0, j, i] = cx - wy + cpx / pt * slide
+        rows[1, j, i] = cy + wx + cpy / pt * slide
+        rows[2, j, i] = cz + s * slope_sum - slope_s + slope * slide
+        rows[3, j, i] = cos_o * cpx - sin_o * cpy
+        rows[4, j, i] = sin_o * cpx + cos_o * cpy
+        rows[5, j, i] = slope_k * pt_k
+
+
+@jit
+def step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int, x: Array,
+              y: Array, px: Array, py: Array, pz: Array, kappa: Array,
+              length: npt.NDArray[np.int64], normal: Array, powers: Array,
+              radius: Array) -> Array:
+    """The crossing rows (13, k, n) of a propagation step: each particle's first crossing
+    (``rows``, (13, 1, n)) repeated, the further crossings ``rows_more`` (13, >= k - 1,
+    len(ext)) of the particles ``ext`` after it, their first-order kinks and losses applied
+    (``_first_order_column``) and the points slid exactly onto their cylinders (``radius``
+    by layer), as the NumPy code of ``propagate`` does with copies. Only the crossings
+    before ``length`` are corrected: the step records no later ones and ends before them."""
+    n_rows, n = rows.shape[0], rows.shape[2]
+    out = np.empty((n_rows, k, n))
+    for a in range(n_rows):
+        for j in range(k):
+            out[a, j, :] = rows[a, 0, :]
+    for e in range(len(ext)):
+        i = ext[e]
+        for a in range(n_rows):
+            for j in range(1, k):
+                out[a, j, i] = rows_more[a, j - 1, e]
+        if k > 1:
+            _first_order_column(out, i, x[i], y[i], px[i], py[i], pz[i], kappa[i], length[i],
+                                normal[:, :, e], powers[0, :, e], powers[1, :, e])
+            for j in range(1, min(length[i], k)):
+                layer = int(out[7, j, i])
+                onto = radius[layer if layer >= 0 else layer + len(radius)] / np.hypot(
+                    out[0, j, i], out[1, j, i])
+                out[0, j, i] *= onto
+                out[1, j, i] *= onto
+    return out

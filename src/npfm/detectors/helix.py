@@ -64,8 +64,6 @@ def advance(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, kappa
             s: Array) -> tuple[Array, Array, Array, Array, Array]:
     """Position and transverse momentum after a transverse arc length ``s`` (may be < 0;
     kappa != 0). Returns x, y, z, px, py (pz is unchanged)."""
-    if kernels.compiled() and np.ndim(s) == 2 and np.ndim(x) == 1:  # (m, n) arc lengths
-        return tuple(kernels.advance(x, y, z, px, py, pz, kappa, s))
     pt = np.hypot(px, py)
     psi = kappa * s
     c, sn, half = np.cos(psi), np.sin(psi), np.sin(0.5 * psi)

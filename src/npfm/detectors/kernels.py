@@ -31,7 +31,7 @@ if AVAILABLE:
     from numba import njit
 
 
-def _jit(func: Callable[..., Any]) -> Any:
+def jit(func: Callable[..., Any]) -> Any:
     """numba.njit (cached, IEEE arithmetic, NumPy's division semantics) when numba is
     installed, else the function."""
     if not AVAILABLE:
@@ -59,95 +59,7 @@ def compiled() -> bool:
     return AVAILABLE and _backend[0] != "numpy"
 
 
-@_jit
-def _first_order_column(rows: Array, i: int, x: float, y: float, px: float, py: float,
-                        pz: float, kap: float, length: int, normal: Array, cube: Array,
-                        fifth: Array) -> None:
-    """``propagate._first_order`` for particle column ``i`` of ``rows`` (13, k, n), in place
-    (rows 0-5 from rows 0-4, 6, 10, 12), given its standard normals (2, k) and psi^3, psi^5
-    (k; psi = kappa s, by NumPy); the prefix sums are carried in registers."""
-    pt = np.hypot(px, py)
-    p = np.hypot(pt, pz)
-    slope, dip = pz / pt, p / pt
-    two_pi, eps = 2.0 * np.pi, np.finfo(np.float64).eps
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = 0.0  # cumulative sums of the terms
-    for j in range(min(length, rows.shape[1])):  # later crossings are not recorded
-        cx, cy, cz, cpx, cpy, s = (rows[0, j, i], rows[1, j, i], rows[2, j, i], rows[3, j, i],
-                                   rows[4, j, i], rows[6, j, i])
-        lin = 1.0 if j < length - 1 else 0.0
-        kink0 = normal[0, j] * rows[10, j, i] * lin
-        kink1 = normal[1, j] * rows[10, j, i] * lin
-        dp_lin = rows[12, j, i] * lin
-        dphi, dslope = kink0 * dip, kink1 * dip * dip
-        dkappa = kap * (dp_lin / p + slope * kink1)
-        rx, ry = cx - x, cy - y
-        psi = kap * s
-        arg = np.pi * (psi / two_pi)  # np.sinc(psi / 2 pi)
-        arg = arg if arg != 0.0 else eps
-        sinc = np.sin(arg) / arg
-        f = 0.5 * s * s * (sinc * sinc)
-        if np.abs(psi) < 0.1:
-            ratio = psi / 6.0 - cube[j] / 120.0 + fifth[j] / 5040.0
-        else:
-            ratio = (psi - np.sin(psi)) / (psi * psi)
-        g = s * s * ratio
-        qx, qy = (f * px - g * py) / pt, (f * py + g * px) / pt
-        t0, t1, t2, t3, t4 = dphi, dphi * rx, dphi * ry, dkappa, dkappa * s
-        t5, t6, t7, t8, t9 = dkappa * qx, dkappa * qy, dslope, dslope * s, dp_lin
-        c0, c1, c2, c3, c4 = c0 + t0, c1 + t1, c2 + t2, c3 + t3, c4 + t4
-        c5, c6, c7, c8, c9 = c5 + t5, c6 + t6, c7 + t7, c8 + t8, c9 + t9
-        phi_sum, phi_rx, phi_ry, kap_sum, kap_s = c0 - t0, c1 - t1, c2 - t2, c3 - t3, c4 - t4
-        kap_qx, kap_qy, slope_sum, slope_s, dp_sum = c5 - t5, c6 - t6, c7 - t7, c8 - t8, c9 - t9
-        wx = rx * phi_sum - phi_rx + rx * (s * kap_sum - kap_s) - qx * kap_sum + kap_qx
-        wy = ry * phi_sum - phi_ry + ry * (s * kap_sum - kap_s) - qy * kap_sum + kap_qy
-        radial = cx * cpx + cy * cpy
-        slide = (wy * cx - wx * cy) * pt / radial if j > 0 else 0.0
-        omega = phi_sum + s * kap_sum - kap_s + kap * slide
-        slope_k = slope + slope_sum
-        pt_k = (p - dp_sum) / np.sqrt(1.0 + slope_k * slope_k)
-        cos_o, sin_o = np.cos(omega) * pt_k / pt, np.sin(omega) * pt_k / pt
-        rows[0, j, i] = cx - wy + cpx / pt * slide
-        rows[1, j, i] = cy + wx + cpy / pt * slide
-        rows[2, j, i] = cz + s * slope_sum - slope_s + slope * slide
-        rows[3, j, i] = cos_o * cpx - sin_o * cpy
-        rows[4, j, i] = sin_o * cpx + cos_o * cpy
-        rows[5, j, i] = slope_k * pt_k
-
-
-@_jit
-def step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int, x: Array,
-              y: Array, px: Array, py: Array, pz: Array, kappa: Array,
-              length: npt.NDArray[np.int64], normal: Array, powers: Array,
-              radius: Array) -> Array:
-    """The crossing rows (13, k, n) of a propagation step: each particle's first crossing
-    (``rows``, (13, 1, n)) repeated, the further crossings ``rows_more`` (13, >= k - 1,
-    len(ext)) of the particles ``ext`` after it, their first-order kinks and losses applied
-    (``_first_order_column``) and the points slid exactly onto their cylinders (``radius``
-    by layer), as the NumPy code of ``propagate`` does with copies. Only the crossings
-    before ``length`` are corrected: the step records no later ones and ends before them."""
-    n_rows, n = rows.shape[0], rows.shape[2]
-    out = np.empty((n_rows, k, n))
-    for a in range(n_rows):
-        for j in range(k):
-            out[a, j, :] = rows[a, 0, :]
-    for e in range(len(ext)):
-        i = ext[e]
-        for a in range(n_rows):
-            for j in range(1, k):
-                out[a, j, i] = rows_more[a, j - 1, e]
-        if k > 1:
-            _first_order_column(out, i, x[i], y[i], px[i], py[i], pz[i], kappa[i], length[i],
-                                normal[:, :, e], powers[0, :, e], powers[1, :, e])
-            for j in range(1, min(length[i], k)):
-                layer = int(out[7, j, i])
-                onto = radius[layer if layer >= 0 else layer + len(radius)] / np.hypot(
-                    out[0, j, i], out[1, j, i])
-                out[0, j, i] *= onto
-                out[1, j, i] *= onto
-    return out
-
-
-@_jit
+@jit
 def crossing_arguments(x: Array, y: Array, px: Array, py: Array, kappa: Array,
                        radius: Array) -> tuple[Array, Array]:
     """The arguments (y, x) of the two arctan2 of ``helix.cylinder_crossing`` for radii
@@ -168,7 +80,7 @@ def crossing_arguments(x: Array, y: Array, px: Array, py: Array, kappa: Array,
     return args, disc
 
 
-@_jit
+@jit
 def _mod(a: float, b: float) -> float:
     """np.mod(a, b) for b != 0 (NumPy's npy_remainder: the exact fmod, moved to b's sign)."""
     near = 0.0 < b < np.inf and -b < a < 2.0 * b  # the crossings' case, without a division
@@ -178,7 +90,7 @@ def _mod(a: float, b: float) -> float:
     return mod + b if (b < 0.0) != (mod < 0.0) else mod
 
 
-@_jit
+@jit
 def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Array:
     """``helix.cylinder_crossing`` from the arctan2 of ``crossing_arguments``."""
     m, n = disc.shape
@@ -200,8 +112,8 @@ def crossing_lengths(angle: Array, disc: Array, kappa: Array, tol: float) -> Arr
     return s
 
 
-@_jit
-def _minimum(a: float, b: float) -> float:
+@jit
+def nan_minimum(a: float, b: float) -> float:
     """np.minimum of two numbers (NaN if either is)."""
     if a != a:
         return a
@@ -210,7 +122,7 @@ def _minimum(a: float, b: float) -> float:
     return a if a < b else b
 
 
-@_jit
+@jit
 def advance_point(x: float, y: float, z: float, px: float, py: float, pz: float,
                   kappa: float, s: float) -> tuple[float, float, float, float, float]:
     """``helix.advance`` of one point: x y z px py after the arc length ``s``."""
@@ -223,23 +135,10 @@ def advance_point(x: float, y: float, z: float, px: float, py: float, pz: float,
             c * px - sn * py, sn * px + c * py)
 
 
-@_jit
-def advance(x: Array, y: Array, z: Array, px: Array, py: Array, pz: Array, kappa: Array,
-            s: Array) -> Array:
-    """``helix.advance`` for arc lengths (m, n) of particles (n): rows x y z px py."""
-    m, n = s.shape
-    out = np.empty((5, m, n))
-    for i in range(n):
-        for j in range(m):
-            out[0, j, i], out[1, j, i], out[2, j, i], out[3, j, i], out[4, j, i] = \
-                advance_point(x[i], y[i], z[i], px[i], py[i], pz[i], kappa[i], s[j, i])
-    return out
-
-
 _INT64_MIN = np.iinfo(np.int64).min
 
 
-@_jit
+@jit
 def _cell(c: float) -> int:
     """np.nan_to_num(c, posinf=0.0).astype(np.int64) (x86: out of range -> INT64_MIN)."""
     if c != c or c == np.inf:
@@ -249,7 +148,7 @@ def _cell(c: float) -> int:
     return int(c)
 
 
-@_jit
+@jit
 def place(floats: Array, ints: npt.NDArray[np.int64], codes: npt.NDArray[np.int64],
           layer: npt.NDArray[np.int64], phi: Array, v: Array, z: Array, t: Array, edep: Array,
           gauss: Array, smear: bool) -> tuple[Array, npt.NDArray[np.int64]]:

@@ -35,6 +35,7 @@ from npfm.detectors.crossing_kernels import (
     crossing_geometry,
     crossing_losses,
     record_step,
+    step_rows,
 )
 from npfm.detectors.field import field_along
 from npfm.detectors.helix import C_CM_NS, advance, curvature, cylinder_crossing
@@ -143,8 +144,9 @@ def _first_order(cross: Array, x: Array, y: Array, px: Array, py: Array, pz: Arr
 def _step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int,
                helix: tuple[Array, ...], length: npt.NDArray[np.int64], radius: Array,
                rng: np.random.Generator) -> Array:
-    """``kernels.step_rows`` with the standard normals ``_first_order`` draws and the powers
-    of psi it computes with NumPy (``helix``: x y px py pz kappa of the step's particles)."""
+    """``crossing_kernels.step_rows`` with the standard normals ``_first_order`` draws and
+    the powers of psi it computes with NumPy (``helix``: x y px py pz kappa of the step's
+    particles)."""
     normal, powers = np.zeros((2, 0, 0)), np.zeros((2, 0, 0))
     if k > 1:
         psi = helix[5][ext] * np.concatenate((rows[6][:, ext], rows_more[6, :k - 1]))
@@ -153,7 +155,7 @@ def _step_rows(rows: Array, rows_more: Array, ext: npt.NDArray[np.int64], k: int
         small = (np.abs(psi) < 0.1) & (np.arange(k)[:, None] < length[ext])
         powers = np.zeros((2, *psi.shape))
         powers[0, small], powers[1, small] = psi[small] ** 3, psi[small] ** 5
-    return kernels.step_rows(rows, rows_more, ext, k, *helix, length, normal, powers, radius)
+    return step_rows(rows, rows_more, ext, k, *helix, length, normal, powers, radius)
 
 
 def _record(rows: Array, length: npt.NDArray[np.int64], particle: npt.NDArray[np.int64],
