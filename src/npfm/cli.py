@@ -25,7 +25,8 @@ from npfm.events.summary import QUANTILES, Summary, plot_hits, summarize
 from npfm.events.writer import CorpusWriter, file_record
 from npfm.formats import aleph_text, export, trackml
 from npfm.formats.ingest import ingest
-from npfm.physics import list_configs
+from npfm.physics import CONFIGS, list_configs
+from npfm.physics.generate import default_shard_events
 from npfm.train.report import plot_loss
 
 app = typer.Typer(help="npfm: AI-ready corpora of nuclear- and particle-physics data.",
@@ -277,7 +278,8 @@ def simulate(
                                                   "tcp://host:8786; overrides --workers")] = None,
     seed: Annotated[int, typer.Option(help="job seed; shard i uses seeds derived from "
                                       "(seed, i)")] = 1,
-    shard_events: Annotated[int, typer.Option(help="events per shard")] = 1000,
+    shard_events: Annotated[int | None, typer.Option(
+        help="events per shard (default 1000; 20 for auau200, 10 for pbpb5020)")] = None,
     run: Annotated[int, typer.Option(help="run number written to every event")] = 1,
     option: Annotated[list[str] | None, typer.Option(help="physics option key=value, "
                                                      "repeatable (e.g. q2_min=25)")] = None,
@@ -285,6 +287,8 @@ def simulate(
                                                          "repeatable (e.g. noise=false)")] = None,
 ) -> None:
     """Generate events with Pythia 8, simulate a detector, write a corpus."""
+    if shard_events is None:
+        shard_events = default_shard_events(physics) if physics in CONFIGS else 1000
     job = SimulationJob(detector, physics, events, seed=seed, shard_events=shard_events,
                         run=run, physics_options=_options(option or [], "--option"),
                         sim_options=_options(sim_option or [], "--sim-option"))

@@ -43,3 +43,14 @@ def test_central_multiplicity_near_published(name, n):
                                               b_max_fm=CENTRAL_B_MAX_FM[name])]
     reference, _ = CENTRAL_DNDETA[name]
     assert abs(np.mean(values) / reference - 1) < 0.20, values
+
+
+def test_heavy_ions_write_small_shards_by_default():
+    """A central Pb+Pb event holds ~0.37 GB until its shard is written: npfm simulate's
+    default shard is 10 such events (20 for Au+Au), 1,000 for everything else."""
+    from npfm.physics.generate import default_shard_events
+    assert default_shard_events("pbpb5020") == 10
+    assert default_shard_events("auau200") == 20
+    assert default_shard_events("pp200") == default_shard_events("gun") == 1000
+    with pytest.raises(ValueError, match="unknown configuration"):
+        default_shard_events("ppb")

@@ -53,6 +53,8 @@ class PythiaConfig:
     options: Mapping[str, Any] = field(default_factory=dict)  # config-specific defaults
     #: (Pythia event, its ``RECORD`` array) -> event-level truth for ``info``
     truth: Callable[[Any, Any], dict[str, Any]] | None = None
+    #: events per shard of ``npfm simulate`` by default (a worker holds one shard)
+    shard_events: int = 1000
 
     def defaults(self) -> dict[str, Any]:
         """Option defaults: ``long_lived_decays`` plus the config-specific ones."""

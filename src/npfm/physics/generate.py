@@ -45,6 +45,12 @@ def _config(name: str) -> PythiaConfig | GunConfig:
     return CONFIGS[name]
 
 
+def default_shard_events(name: str) -> int:
+    """Events per shard that ``npfm simulate`` writes for configuration ``name`` unless
+    told otherwise (small for heavy ions, whose events hold 10^5-10^6 hits)."""
+    return _config(name).shard_events
+
+
 def config_options(name: str) -> dict[str, Any]:
     """All options of configuration ``name`` with their defaults."""
     return {**COMMON_OPTIONS, **_config(name).defaults()}

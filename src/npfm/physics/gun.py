@@ -83,6 +83,7 @@ class GunConfig:
     """The particle gun as a named configuration."""
 
     name = "gun"
+    shard_events = 1000  # events per shard of npfm simulate by default
     description = "single-particle gun (species, |p|, eta or theta, phi, count, vertex)"
     options: Mapping[str, Any] = MappingProxyType({
         "pdg": 211, "p_range": (0.5, 5.0), "eta_range": None, "theta_range": None,
