@@ -17,7 +17,12 @@ from npfm.physics.generate import generate
 from npfm.studies.config import load_study
 from npfm.studies.report import render_report
 from npfm.tasks.baselines.calo import EOverPCut, ShowerShapeBDT
-from npfm.tasks.calo import project, rejection_at_efficiency, shower_features
+from npfm.tasks.calo import (
+    passing_at_efficiency,
+    project,
+    rejection_at_efficiency,
+    shower_features,
+)
 from npfm.tasks.data import TaskEvent
 from npfm.tasks.fit import run_task, score, split_events
 from npfm.tasks.specs import IGNORE, TASKS
@@ -70,6 +75,8 @@ def test_rejection_at_90_percent_efficiency() -> None:
     background = np.r_[np.full(16, 0.1), [0.58, 0.65, 0.7, 0.9]]
     assert rejection_at_efficiency(y, np.r_[signal, background]) == pytest.approx(20 / 3)
     assert rejection_at_efficiency(y, np.r_[signal, np.zeros(20)]) == 20  # a lower bound
+    assert passing_at_efficiency(y, np.r_[signal, background]) == 3
+    assert passing_at_efficiency(y, np.r_[signal, np.zeros(20)]) == 0
     assert math.isnan(rejection_at_efficiency(np.ones(3), np.ones(3)))
 
 
@@ -120,13 +127,16 @@ def test_report_shows_the_calorimeter_table(tmp_path: Path) -> None:
     ci = {"value": 12.0, "lo": 8.0, "hi": 20.0}
     calo = {"task": "calo_eid", "corpus": "gun", "n_train": 10, "n_test": 5,
             "description": "e/pi on gun events",
-            "baselines": {"E/p cut": {"rejection_at_90": ci, "auc": ci, "accuracy": ci}}}
+            "baselines": {"E/p cut": {"rejection_at_90": ci, "auc": ci, "accuracy": ci},
+                          "BDT": {"rejection_at_90": ci, "auc": ci, "accuracy": ci,
+                                  "passing_at_90": 0}}}
     (tmp_path / "calo.json").write_text(json.dumps(calo))
     render_report(tmp_path, tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert "electron/pion separation" in page
     assert "E/p cut (baseline)" in page
     assert "12.000 [8.000, 20.000]" in page
+    assert "&ge; 12 (no test pion passes)" in page
 
 
 def test_study_config_checks_the_calo_section(tmp_path: Path) -> None:

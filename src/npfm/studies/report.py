@@ -178,9 +178,16 @@ def _pid_section(p: dict[str, Any], cells: list[dict[str, Any]]) -> str:
             + _table(["method", "macro recall", "macro F1", "accuracy"], rows))
 
 
+def _rejection(scores: dict[str, Any]) -> str:
+    """The rejection with its interval, or a lower bound where no pion passes the cut."""
+    if scores.get("passing_at_90") == 0:
+        return f"&ge; {_num(scores['rejection_at_90']['value'], 0)} (no test pion passes)"
+    return _ci(scores["rejection_at_90"])
+
+
 def _calo_section(c: dict[str, Any], cells: list[dict[str, Any]]) -> str:
-    keys = ("rejection_at_90", "auc", "accuracy")
-    rows = [[f"{name} (baseline)", *(_ci(r[k]) for k in keys)]
+    keys = ("auc", "accuracy")
+    rows = [[f"{name} (baseline)", _rejection(r), *(_ci(r[k]) for k in keys)]
             for name, r in c["baselines"].items()]
     for cell in cells:
         if cell["task"] == c["task"] and cell["corpus_name"] == c["corpus"] \
@@ -188,7 +195,7 @@ def _calo_section(c: dict[str, Any], cells: list[dict[str, Any]]) -> str:
             name = ("raw hit and cell features, same head (no backbone)"
                     if cell["mode"] == "raw" else f"{cell['mode']} adapter, run "
                     f"{cell['run_name']}")
-            rows.append([f"{name}, seed {cell['seed']}",
+            rows.append([f"{name}, seed {cell['seed']}", _rejection(cell["scores"]),
                          *(_ci(cell["scores"][k]) for k in keys)])
     return ("<h2>Calorimeter: electron/pion separation against E/p and shower shapes</h2>"
             f"<p>{html.escape(c['description'])}</p>"

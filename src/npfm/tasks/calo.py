@@ -146,16 +146,22 @@ def electron_pion_target(event: TaskEvent) -> np.ndarray:
     return np.array([shower_features(event)[1]])
 
 
-def rejection_at_efficiency(y: np.ndarray, score: np.ndarray, efficiency: float = 0.9
-                            ) -> float:
-    """Background rejection 1 / eps_b at the highest score threshold that keeps at least
-    ``efficiency`` of the signal (y == 1; scores >= threshold pass); with no background
-    event passing, the number of background events
-    (a lower bound). NaN without both classes."""
+def passing_at_efficiency(y: np.ndarray, score: np.ndarray, efficiency: float = 0.9
+                          ) -> int | None:
+    """Background events (y == 0) passing the highest score threshold that keeps at least
+    ``efficiency`` of the signal (y == 1; scores >= threshold pass); None without both
+    classes."""
     signal, background = score[y == 1], score[y == 0]
     if not len(signal) or not len(background):
-        return float("nan")
+        return None
     drop = math.floor((1 - efficiency) * len(signal) + 1e-9)  # signal below the cut
-    cut = np.sort(signal)[drop]
-    passed = int(np.sum(background >= cut))
-    return len(background) / max(passed, 1)
+    return int(np.sum(background >= np.sort(signal)[drop]))
+
+
+def rejection_at_efficiency(y: np.ndarray, score: np.ndarray, efficiency: float = 0.9
+                            ) -> float:
+    """Background rejection 1 / eps_b at that threshold (``passing_at_efficiency``); with
+    no background event passing, the number of background events (a lower bound). NaN
+    without both classes."""
+    passed = passing_at_efficiency(y, score, efficiency)
+    return float("nan") if passed is None else int(np.sum(y == 0)) / max(passed, 1)

@@ -17,7 +17,11 @@ import numpy as np
 
 from npfm.events import vocabulary
 from npfm.tasks import metrics
-from npfm.tasks.calo import electron_pion_target, rejection_at_efficiency
+from npfm.tasks.calo import (
+    electron_pion_target,
+    passing_at_efficiency,
+    rejection_at_efficiency,
+)
 from npfm.tasks.data import TaskEvent
 
 IGNORE = -100
@@ -195,7 +199,8 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
                 "auc": _ci(lambda y, p, event_index: metrics.binary_auc(y, p[:, 1]), arrays,
                            None),
                 "rejection_at_90": _ci(lambda y, p, event_index: rejection_at_efficiency(
-                    y, p[:, 1]), arrays, None)}
+                    y, p[:, 1]), arrays, None),
+                "passing_at_90": passing_at_efficiency(arrays["y"], arrays["p"][:, 1])}
     out: dict[str, Any] = {}
     for j in range(truth.shape[1]):
         keep = np.isfinite(truth[:, j])
