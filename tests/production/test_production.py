@@ -115,10 +115,11 @@ def test_validate_physics_report(tmp_path: Path) -> None:
     assert {c["name"] for c in report} == {"multiplicity", "hits", "curvature", "dedx",
                                            "clas12_dis", "clas12_dc", "calo_resolution",
                                            "calo_profile", "bic_resolution", "bic_profile",
-                                           "bic_z"}
+                                           "bic_z", "hi_auau200", "hi_pbpb5020"}
     assert all(c["passed"] for c in report)
     assert (tmp_path / "physics-validation.png").stat().st_size > 20_000
     assert (tmp_path / "clas12-validation.png").stat().st_size > 10_000
     assert (tmp_path / "calo-validation.png").stat().st_size > 10_000
     assert (tmp_path / "bic-validation.png").stat().st_size > 10_000
+    assert (tmp_path / "heavy-ion-validation.png").stat().st_size > 10_000
     assert "| multiplicity | PASS |" in (tmp_path / "report.md").read_text()

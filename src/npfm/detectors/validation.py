@@ -11,7 +11,8 @@ Checks (issue 3; reference values cited where used):
                 the Allison-Cobb scaling (Ann. Rev. Nucl. Part. Sci. 30 (1980) 253);
   clas12_dis, clas12_dc  fixed-target DIS through CLAS12 (``validation_clas12``);
   calo_resolution, calo_profile  sPHENIX calorimeter cells (``validation_calo``);
-  bic_resolution, bic_profile  ePIC Barrel Imaging Calorimeter (``validation_bic``).
+  bic_resolution, bic_profile  ePIC Barrel Imaging Calorimeter (``validation_bic``);
+  hi_auau200, hi_pbpb5020  central heavy-ion multiplicity (``validation_heavy_ion``).
 """
 
 from __future__ import annotations
@@ -214,7 +215,11 @@ def run(out: Path, seed: int = 1, scale: float = 1.0) -> list[Check]:
 
     c_bic, bic_arrays = validation_bic.bic_checks(2 * n, seed)
     validation_bic.plot(out, bic_arrays)
-    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12, *c_calo, *c_bic]
+    from npfm.detectors import validation_heavy_ion  # it imports Check from here
+
+    c_hi, hi_arrays = validation_heavy_ion.heavy_ion_checks(max(2, round(4 * scale)), seed)
+    validation_heavy_ion.plot(out, hi_arrays)
+    checks = [c_mult, c_hits, c_curv, c_dedx, *c_clas12, *c_calo, *c_bic, *c_hi]
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), dpi=110)
     ax = axes[0, 0]
