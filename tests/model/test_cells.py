@@ -163,6 +163,14 @@ def test_hits_and_cells_share_one_sequence(loaded: tuple[PackedBatch, ...]) -> N
     assert model.token_type is not None
     assert model.cell_tokenizer.waveform.out.weight.grad is not None
     assert model.token_type.weight.grad is not None
+    model.zero_grad()
+    empty = dataclasses.replace(cells, fields={k: v[:0] for k, v in cells.fields.items()},
+                                cu_seqlens=torch.zeros_like(cells.cu_seqlens))
+    loss, metrics = model(hits, 1, cells=empty)
+    loss.backward()  # no cell in the batch: the cell head still gets a (zero) gradient
+    assert "cell_token_fraction" not in metrics
+    assert model.cell_objective is not None
+    assert all(p.grad is not None and not p.grad.any() for p in model.cell_objective.parameters())
 
 
 def test_models_without_cells_are_unchanged(tmp_path: Path,

@@ -220,10 +220,14 @@ class FoundationModel(nn.Module):
     def _with_cells(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor],
                     hidden: torch.Tensor, seq: TokenSequence, mask: torch.Tensor | None
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss with the cell objective's, weighted by the cells' token share."""
+        """The loss with the cell objective's, weighted by the cells' token share. A batch
+        given cells but holding none keeps the cell head in the graph with zero gradient
+        (DDP expects every parameter to take part)."""
         if not isinstance(self.cell_objective, KNNNObjective | MaskedHitObjective) \
-                or seq.cells is None or len(seq.cells.slots) == 0:
+                or seq.cells is None:
             return loss, metrics
+        if len(seq.cells.slots) == 0:
+            return loss + 0 * sum(p.sum() for p in self.cell_objective.parameters()), metrics
         cells = seq.cells
         cell_loss, cell_metrics = self.cell_objective(hidden[cells.slots], hit_info(
             cells.features, cells.cu_seqlens, None if mask is None else mask[cells.slots]))
