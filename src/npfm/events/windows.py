@@ -24,8 +24,9 @@ number of windows, for training.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -52,11 +53,12 @@ class Windows:
         """Windows ``start:stop`` (their hits and records)."""
         cu = self.batch.cu_seqlens
         lo, hi = int(cu[start]), int(cu[stop])
-        return Windows(_slice(self.batch, start, stop), self.source[lo:hi],
+        return Windows(slice_windows(self.batch, start, stop), self.source[lo:hi],
                        self.owner[start:stop], self.index[start:stop], self.count[start:stop])
 
 
-def _slice(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
+def slice_windows(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
+    """Segments (windows) ``start:stop`` of ``batch``."""
     cu = batch.cu_seqlens
     lo, hi = int(cu[start]), int(cu[stop])
     return PackedBatch({k: v[lo:hi] for k, v in batch.fields.items()},
@@ -65,7 +67,8 @@ def _slice(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
                        {k: v[start:stop] for k, v in batch.event_fields.items()})
 
 
-def _concat(batches: list[PackedBatch]) -> PackedBatch:
+def concat_batches(batches: list[PackedBatch]) -> PackedBatch:
+    """The segments of ``batches`` (same fields) one after another."""
     if len(batches) == 1:
         return batches[0]
     counts = torch.cat([b.cu_seqlens[1:] - b.cu_seqlens[:-1] for b in batches])
@@ -90,31 +93,43 @@ def _exclusive(counts: torch.Tensor) -> torch.Tensor:
     return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
 
 
-def split(batch: PackedBatch, max_tokens: int) -> Windows:
-    """Each event of ``batch`` (hits with ``hit_x/y/z``) as eta-phi windows of at most
-    ``max_tokens`` hits; events within the budget are one window, hits unchanged."""
-    if max_tokens < 1:
-        raise NpfmError(f"max_tokens {max_tokens}", "must be >= 1", "give a positive budget")
-    cu = batch.cu_seqlens
-    device = cu.device
-    counts = cu[1:] - cu[:-1]
-    n_events = len(counts)
-    x, y, z = (batch.fields[k].double() for k in ("hit_x", "hit_y", "hit_z"))
-    eta = torch.asinh(z / torch.hypot(x, y).clamp_min(1e-9))
-    phi = torch.atan2(y, x)
-    event = torch.repeat_interleave(torch.arange(n_events, device=device), counts)
-    # Bands in eta: ceil(sqrt(needed windows)) per event, one (empty) for a hitless event.
+@dataclass
+class Tiling:
+    """Equal-count eta-phi tiles of points in groups (events): ``window`` (N,), ``band``
+    (N,): each point's tile and eta band; ``owner`` (T,), ``tile_band`` (T,): each tile's
+    group and band; ``band_owner`` (B,): each band's group. Tiles and bands are numbered
+    group by group, bands by ascending eta, tiles inside a band by ascending phi."""
+
+    window: torch.Tensor
+    band: torch.Tensor
+    owner: torch.Tensor
+    tile_band: torch.Tensor
+    band_owner: torch.Tensor
+
+
+def eta_phi(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pseudorapidity seen from the origin and azimuth (rad) of points (cm), float64."""
+    x, y, z = x.double(), y.double(), z.double()
+    return torch.asinh(z / torch.hypot(x, y).clamp_min(1e-9)), torch.atan2(y, x)
+
+
+def tile(eta: torch.Tensor, phi: torch.Tensor, group: torch.Tensor, n_groups: int,
+         max_tokens: int) -> Tiling:
+    """Each group's points as tiles of at most ``max_tokens`` points (module docstring);
+    a group without points is one empty tile."""
+    device = group.device
+    counts = torch.bincount(group, minlength=n_groups)
     needed = torch.div(counts + max_tokens - 1, max_tokens, rounding_mode="floor")
     n_eta = torch.where(counts > 0, torch.ceil(torch.sqrt(needed.double())).long(), 1)
     band_start = _exclusive(n_eta)
-    order, rank = _ranks(eta, event, cu[:-1])
-    ev = event[order]
-    band = torch.empty_like(event)
+    order, rank = _ranks(eta, group, _exclusive(counts)[:-1])
+    ev = group[order]
+    band = torch.empty_like(group)
     band[order] = band_start[ev] + torch.div(rank * n_eta[ev], counts[ev].clamp_min(1),
                                              rounding_mode="floor")
-    n_bands = int(band_start[-1])
-    band_size = torch.bincount(band, minlength=n_bands)
-    band_owner = torch.repeat_interleave(torch.arange(n_events, device=device), n_eta)
+    band_size = torch.bincount(band, minlength=int(band_start[-1]))
+    band_owner = torch.repeat_interleave(torch.arange(n_groups, device=device), n_eta)
     # Wedges in phi inside each band.
     n_phi = torch.div(band_size + max_tokens - 1, max_tokens, rounding_mode="floor")
     n_phi = n_phi.clamp_min(1)
@@ -124,25 +139,57 @@ def split(batch: PackedBatch, max_tokens: int) -> Windows:
     window = torch.empty_like(band)
     window[order] = wedge_start[b] + torch.div(rank * n_phi[b], band_size[b],
                                                rounding_mode="floor")
-    order = torch.argsort(window, stable=True)  # hits keep their order inside a window
-    n_windows = int(wedge_start[-1])
-    owner = torch.repeat_interleave(band_owner, n_phi)
-    per_event = torch.bincount(owner, minlength=n_events)
+    tile_band = torch.repeat_interleave(torch.arange(len(n_phi), device=device), n_phi)
+    return Tiling(window, band, band_owner[tile_band], tile_band, band_owner)
+
+
+def split(batch: PackedBatch, max_tokens: int) -> Windows:
+    """Each event of ``batch`` (hits with ``hit_x/y/z``) as eta-phi windows of at most
+    ``max_tokens`` hits; events within the budget are one window, hits unchanged."""
+    check_budget(max_tokens)
+    eta, phi = eta_phi(*(batch.fields[k] for k in ("hit_x", "hit_y", "hit_z")))
+    tiles = tile(eta, phi, event_index(batch.cu_seqlens), batch.n_events, max_tokens)
+    return windowed(batch, tiles.window, tiles.owner)
+
+
+def check_budget(max_tokens: int) -> None:
+    if max_tokens < 1:
+        raise NpfmError(f"max_tokens {max_tokens}", "must be >= 1", "give a positive budget")
+
+
+def event_index(cu_seqlens: torch.Tensor) -> torch.Tensor:
+    """(N,) the segment of each packed element."""
+    counts = cu_seqlens[1:] - cu_seqlens[:-1]
+    return torch.repeat_interleave(torch.arange(len(counts), device=cu_seqlens.device), counts)
+
+
+def windowed(batch: PackedBatch, window: torch.Tensor, owner: torch.Tensor) -> Windows:
+    """``batch`` regrouped by each element's ``window`` (windows of an event consecutive,
+    ``owner`` (W,): each window's event); elements keep their order inside a window."""
+    order = torch.argsort(window, stable=True)
+    n_windows = len(owner)
+    per_event = torch.bincount(owner, minlength=batch.n_events)
     first = _exclusive(per_event)[:-1]
     sizes = torch.bincount(window, minlength=n_windows)
     idx = owner.tolist()
     out = PackedBatch({k: v[order] for k, v in batch.fields.items()}, _exclusive(sizes),
                       batch.run[owner], batch.event[owner],
                       {k: [v[i] for i in idx] for k, v in batch.event_fields.items()})
-    index = torch.arange(n_windows, device=device) - first[owner]
+    index = torch.arange(n_windows, device=owner.device) - first[owner]
     return Windows(out, order, owner, index, per_event[owner])
 
 
 def with_objects(windows: Windows, objects: PackedBatch) -> PackedBatch:
     """The object batch of the same events laid out per window: each event's objects go
-    with its first window, the others get none (objects stand in for hitless events)."""
+    with its first window holding hits (the first window of a hitless event), the others
+    get none (objects stand in for hitless events)."""
     counts = (objects.cu_seqlens[1:] - objects.cu_seqlens[:-1]).to(windows.owner.device)
-    per_window = torch.where(windows.index == 0, counts[windows.owner], 0)
+    n_events = len(counts)
+    empty = windows.batch.cu_seqlens.diff() == 0
+    key = windows.index + torch.where(empty, len(windows.index), 0)
+    first = torch.full((n_events,), len(windows.index), dtype=key.dtype, device=key.device)
+    first = first.scatter_reduce(0, windows.owner, key, "amin") % max(len(windows.index), 1)
+    per_window = torch.where(windows.index == first[windows.owner], counts[windows.owner], 0)
     idx = windows.owner.tolist()
     owner = windows.owner.to(objects.run.device)
     return PackedBatch(objects.fields, _exclusive(per_window).to(objects.cu_seqlens.device),
@@ -151,39 +198,65 @@ def with_objects(windows: Windows, objects: PackedBatch) -> PackedBatch:
 
 
 Pair = tuple[PackedBatch, PackedBatch | None]
+T = TypeVar("T")
 
 
 def rebatch(pairs: Iterable[Pair], max_tokens: int, windows_per_batch: int) -> Iterator[Pair]:
     """(hit, object) batches of ``windows_per_batch`` windows of at most ``max_tokens``
     hits, from a stream of (hit batch, object batch of the same events or None); the
     windows left at the end of the stream come as one smaller batch."""
-    queue: list[Pair] = []
+
+    def windowed_pairs() -> Iterator[Pair]:
+        for hits, objects in pairs:
+            win = split(hits, max_tokens)
+            yield win.batch, None if objects is None else with_objects(win, objects)
+
+    return regroup(windowed_pairs(), windows_per_batch, lambda p: p[0].n_events, slice_pair,
+                   concat_pairs)
+
+
+def slice_pair(pair: Pair, start: int, stop: int) -> Pair:
+    """Windows ``start:stop`` of a (hit, object or None) pair of windowed batches."""
+    hits, objects = pair
+    return (slice_windows(hits, start, stop),
+            None if objects is None else slice_windows(objects, start, stop))
+
+
+def concat_pairs(pairs: list[Pair]) -> Pair:
+    """(hit, object or None) pairs of windowed batches, one after another."""
+    objects = [o for _, o in pairs if o is not None]
+    return concat_batches([h for h, _ in pairs]), concat_batches(objects) if objects else None
+
+
+def regroup(items: Iterable[T], n: int, count: Callable[[T], int],
+            cut: Callable[[T, int, int], T], join: Callable[[list[T]], T]) -> Iterator[T]:
+    """Batches of ``n`` windows from a stream of windowed batches (``count`` windows each,
+    ``cut(item, start, stop)`` takes windows start:stop, ``join`` concatenates); the
+    windows left at the end of the stream come as one smaller batch."""
+    queue: list[T] = []
     queued = 0
-    for hits, objects in pairs:
-        win = split(hits, max_tokens)
-        queue.append((win.batch, None if objects is None else with_objects(win, objects)))
-        queued += win.n_windows
-        while queued >= windows_per_batch:
-            yield _take(queue, windows_per_batch)
-            queued -= windows_per_batch
+    for item in items:
+        queue.append(item)
+        queued += count(item)
+        while queued >= n:
+            yield _take(queue, n, count, cut, join)
+            queued -= n
     if queued:
-        yield _take(queue, queued)
+        yield _take(queue, queued, count, cut, join)
 
 
-def _take(queue: list[Pair], n: int) -> Pair:
+def _take(queue: list[T], n: int, count: Callable[[T], int],
+          cut: Callable[[T, int, int], T], join: Callable[[list[T]], T]) -> T:
     """The first ``n`` windows of ``queue`` (removed from it)."""
-    hits: list[PackedBatch] = []
-    objects: list[PackedBatch] = []
+    parts: list[T] = []
     while n:
-        head, obj = queue[0]
-        take = min(n, head.n_events)
-        hits.append(_slice(head, 0, take))
-        if obj is not None:
-            objects.append(_slice(obj, 0, take))
-        if take == head.n_events:
+        head = queue[0]
+        size = count(head)
+        take = min(n, size)
+        parts.append(cut(head, 0, take))
+        if take == size:
             queue.pop(0)
         else:
-            queue[0] = (_slice(head, take, head.n_events),
-                        None if obj is None else _slice(obj, take, obj.n_events))
+            queue[0] = cut(head, take, size)
         n -= take
-    return _concat(hits), _concat(objects) if objects else None
+    return join(parts)

@@ -20,6 +20,7 @@ batch carries waveforms.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,6 +135,37 @@ class Waveforms:
         z = torch.zeros(0, device=device)
         return Waveforms(z.long(), z.long(), torch.zeros(0, 1, device=device), z.long(), z, z,
                          z)
+
+    def _rows(self, keep: torch.Tensor, cell: torch.Tensor) -> Waveforms:
+        return Waveforms(cell, self.end[keep], self.samples[keep], self.n_samples[keep],
+                         self.period_ns[keep], self.pedestal[keep], self.gain[keep])
+
+    def reindexed(self, source: torch.Tensor) -> Waveforms:
+        """The same waveforms for the cells reordered so that new cell i is old cell
+        ``source[i]`` (``source`` a permutation of the cell batch)."""
+        new = torch.empty_like(source)
+        new[source] = torch.arange(len(source), device=source.device)
+        return dataclasses.replace(self, cell=new.to(self.cell.device)[self.cell])
+
+    def of_cells(self, start: int, stop: int) -> Waveforms:
+        """The waveforms of cells ``start:stop``, their cell index counted from ``start``."""
+        keep = (self.cell >= start) & (self.cell < stop)
+        return self._rows(keep, self.cell[keep] - start)
+
+    @staticmethod
+    def concat(parts: Sequence[Waveforms], n_cells: Sequence[int]) -> Waveforms:
+        """The waveforms of consecutive cell batches of ``n_cells`` cells each."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets = torch.cumsum(torch.tensor([0, *n_cells[:-1]]), 0).tolist()
+        length = max(w.samples.shape[1] for w in parts)
+        return Waveforms(
+            torch.cat([w.cell + o for w, o in zip(parts, offsets, strict=True)]),
+            torch.cat([w.end for w in parts]),
+            torch.cat([torch.nn.functional.pad(w.samples, (0, length - w.samples.shape[1]))
+                       for w in parts]),
+            *(torch.cat([getattr(w, k) for w in parts])
+              for k in ("n_samples", "period_ns", "pedestal", "gain")))
 
 
 def waveforms_of(cells: PackedBatch, waveforms: PackedBatch, samples: PackedBatch

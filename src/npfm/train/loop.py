@@ -22,11 +22,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from npfm.events.cell_windows import split_cells
 from npfm.events.corpus import Corpus
-from npfm.events.errors import NpfmError
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
-from npfm.events.windows import rebatch
+from npfm.events.windows import (
+    concat_batches,
+    concat_pairs,
+    rebatch,
+    regroup,
+    slice_pair,
+    slice_windows,
+    with_objects,
+)
 from npfm.model.cells import CELL_COLUMNS, Waveforms, waveforms_of
 from npfm.model.foundation import FoundationModel
 from npfm.model.sampling import TemperatureSampler
@@ -73,19 +81,36 @@ def _pairs(hits: EventLoader, objects: EventLoader | None) -> Iterator[Batch]:
 Cells = tuple[PackedBatch, Waveforms] | None
 
 
+CellPart = tuple[PackedBatch, PackedBatch | None, PackedBatch, Waveforms]
+
+
 def _with_cells(pairs: Iterator[Batch], cells: Iterator[PackedBatch], waveforms: EventLoader,
-                samples: EventLoader, max_hits: int, where: str
+                samples: EventLoader, max_hits: int, windows_per_batch: int
                 ) -> Iterator[tuple[PackedBatch, PackedBatch | None, Cells]]:
-    """The (hit, object) batches with the same events' cells and waveforms; events are not
-    windowed, so one beyond ``max_hits`` hits or cells stops the run (none is cut)."""
-    for (hits, objects), cell, wave, sample in zip(pairs, cells, waveforms, samples,
-                                                   strict=True):
-        longest = max(int(hits.cu_seqlens.diff().max()), int(cell.cu_seqlens.diff().max()))
-        if longest > max_hits:
-            raise NpfmError(f"{where} max_hits", f"an event holds {longest} hits or cells, "
-                            f"more than max_hits {max_hits}, and cells: true does not split "
-                            "events into windows", "raise max_hits or set cells: false")
-        yield hits, objects, (cell, waveforms_of(cell, wave, sample))
+    """The (hit, object) batches with the same events' cells and waveforms, as batches of
+    ``windows_per_batch`` eta-phi windows of at most ``max_hits`` hits and ``max_hits``
+    cells each (``npfm.events.cell_windows``; events within both are one window)."""
+
+    def windowed() -> Iterator[CellPart]:
+        for (hits, objects), cell, wave, sample in zip(pairs, cells, waveforms, samples,
+                                                       strict=True):
+            win = split_cells(hits, cell, max_hits)
+            yield (win.hits.batch, None if objects is None else with_objects(win.hits, objects),
+                   win.cells, waveforms_of(cell, wave, sample).reindexed(win.cell_source))
+
+    def cut(part: CellPart, start: int, stop: int) -> CellPart:
+        cu = part[2].cu_seqlens
+        return (*slice_pair(part[:2], start, stop), slice_windows(part[2], start, stop),
+                part[3].of_cells(int(cu[start]), int(cu[stop])))
+
+    def join(parts: list[CellPart]) -> CellPart:
+        cells = [p[2] for p in parts]
+        return (*concat_pairs([p[:2] for p in parts]), concat_batches(cells),
+                Waveforms.concat([p[3] for p in parts], [int(c.cu_seqlens[-1]) for c in cells]))
+
+    for hits, objects, cell, wave in regroup(windowed(), windows_per_batch,
+                                             lambda p: p[0].n_events, cut, join):
+        yield hits, objects, (cell, wave)
 
 
 def batches(config: PretrainConfig, rank: int = 0, world: int = 1
@@ -100,7 +125,8 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
     With ``config.objects`` the object batch holds the same events' reconstructed objects,
     except for corpora with a ``subsystems`` selection (hit-level pretraining: an event
     without selected hits is not replaced by its objects). With ``config.cells`` the
-    events' calorimeter cells and waveforms come along (events then are not windowed).
+    events' calorimeter cells and waveforms come along, windowed with the hits (at most
+    ``max_hits`` hits and ``max_hits`` cells per window, ``npfm.events.cell_windows``).
     """
     corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
     subsystems = {c["name"]: c.get("subsystems") for c in config.corpora}
@@ -124,7 +150,7 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
                                                      config.batch_events))
         cell, wave, sample = calo[name]
         return _with_cells(_pairs(*loaders[name]), iter(cell), wave, sample, config.max_hits,
-                           f"corpus {name}")
+                           config.batch_events)
 
     sampler = TemperatureSampler({n: c.n_events for n, c in corpora.items()},
                                  config.temperature, config.seed)
