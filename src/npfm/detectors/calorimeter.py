@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors import calo_kernels, kernels
 from npfm.detectors.decays import Particles
 from npfm.detectors.helix import advance, curvature, cylinder_crossing
 from npfm.detectors.imaging import Showers, imaging_hits
@@ -107,6 +108,8 @@ def _place(depth: Array, owner: IntArray, bounds: tuple[Array, Array], unit: Arr
     d_in, d_out = bounds  # (n, K) distances to each calorimeter's inner and outer radius
     thick = (d_out - d_in) / unit
     cum = np.cumsum(thick, axis=1)
+    if kernels.compiled():
+        return calo_kernels.place(depth, owner, cum, d_in, unit)
     k = (depth[:, None] >= cum[owner]).sum(axis=1)
     inside = k < len(unit)
     kk = np.minimum(k, len(unit) - 1)
@@ -120,10 +123,15 @@ def _spots(owner: IntArray, dist: Array, radius: Array, k: IntArray, entry: tupl
     """Spots along each particle's axis by ``dist`` (cm) and across it by ``radius`` x
     ``lateral[k]`` (cm per unit in the spot's calorimeter) at a uniform azimuth;
     ``entry``: points (3, n), unit directions (3, n) and times (ns) of the particles."""
+    point, u, t0 = entry
     keep = np.isfinite(dist)
+    if kernels.compiled():
+        psi = rng.uniform(0.0, 2.0 * np.pi, int(keep.sum()))
+        ints, out = calo_kernels.spots(owner, dist, radius, k, lateral, energy, psi, point, u,
+                                       t0)
+        return _Deposits(ints[0], ints[1], *out)
     owner, dist, radius, k, energy = owner[keep], dist[keep], radius[keep], k[keep], \
         energy[keep]
-    point, u, t0 = entry
     ax = u[:, owner]
     e1 = np.stack([-ax[1], ax[0], np.zeros(len(owner))])
     e1 /= np.maximum(np.linalg.norm(e1, axis=0), 1e-12)
@@ -165,13 +173,14 @@ def _layering(calos: tuple[Calorimeter, ...]) -> tuple[IntArray, IntArray]:
     return first, np.array([names[:i].count(n) for i, n in enumerate(names)])
 
 
-def _smear(dep: _Deposits, em_like: npt.NDArray[np.bool_], calos: tuple[Calorimeter, ...],
-           rng: np.random.Generator) -> Array:
+def _smear(particle: IntArray, calo: IntArray, energy: Array, em_like: npt.NDArray[np.bool_],
+           calos: tuple[Calorimeter, ...], rng: np.random.Generator) -> Array:
     """Deposit energies scaled per (particle, calorimeter) by the sampling and constant
-    terms left after photo-statistics."""
-    key = dep.particle * len(calos) + _layering(calos)[0][dep.calo]
-    uniq, inv = np.unique(key, return_inverse=True)
-    total = np.bincount(inv, weights=dep.energy)
+    terms left after photo-statistics; ``particle`` indexes ``em_like``."""
+    key = particle * len(calos) + _layering(calos)[0][calo]  # < len(em_like) * len(calos)
+    present = np.bincount(key, minlength=len(em_like) * len(calos)) > 0
+    uniq = np.flatnonzero(present)  # np.unique(key) without a sort
+    total = np.bincount(key, weights=energy, minlength=len(present))[uniq]
     k = uniq % len(calos)
     owner = uniq // len(calos)
     pe = np.array([c.photoelectrons_per_gev for c in calos])[k]
@@ -181,8 +190,9 @@ def _smear(dep: _Deposits, em_like: npt.NDArray[np.bool_], calos: tuple[Calorime
     b = np.where(em, np.array([c.em_constant for c in calos])[k],
                  np.array([c.hadron_constant for c in calos])[k])
     var = np.maximum(a * a - 1.0 / pe, 0.0) / np.maximum(total, 1e-6) + b * b
-    factor = np.maximum(1.0 + np.sqrt(var) * rng.standard_normal(len(uniq)), 0.0)
-    return np.asarray(dep.energy * factor[inv])
+    factor = np.zeros(len(present))
+    factor[uniq] = np.maximum(1.0 + np.sqrt(var) * rng.standard_normal(len(uniq)), 0.0)
+    return np.asarray(energy * factor[key])
 
 
 def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
@@ -241,11 +251,12 @@ def simulate_cells(parts: Particles, geo: Geometry, rng: np.random.Generator,
         _, first_dist = _place(first, h_idx, bounds, lam)
         reach[h_idx] = np.where(parts.charge[sel][h_idx] == 0, -np.inf,
                                 np.nan_to_num(first_dist, nan=np.inf))
-    shower_dep = _concat(deposits)
     m_idx = np.flatnonzero(muon | (~em & (limit > 0)))
     mips = _mip(m_idx, limit[m_idx], bounds, calos, entry)
-    dep = _concat([shower_dep, mips])
-    smeared = np.concatenate([_smear(shower_dep, em, calos, rng), mips.energy])
+    dep = _concat([*deposits, mips])
+    n = len(dep.energy) - len(mips.energy)  # shower spots first
+    smeared = dep.energy.copy()
+    smeared[:n] = _smear(dep.particle[:n], dep.calo[:n], dep.energy[:n], em, calos, rng)
     cells = _towers(dep, smeared, sel, parts.event[sel], calos, rng, waveforms)
     cells["imaging"] = _imaging(geo, (*entry, parts.event[sel]), reach, showers, bounds, sel,
                                 rng)
@@ -270,12 +281,19 @@ def _imaging(geo: Geometry, entry: tuple[Array, Array, Array, IntArray], reach: 
     return {key: value[order] for key, value in hits.items()}
 
 
-def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
-            calos: tuple[Calorimeter, ...], rng: np.random.Generator, waveforms: bool
-            ) -> dict[str, Any]:
-    """Sum deposits into towers; photo-statistics, noise, threshold; truth fractions;
-    waveforms of fibre cells (``waveforms``: keys waveform_event, waveform_cell (global
-    cell index), waveform_end, _n_samples, _period_ns, _pedestal, _gain, sample_adc)."""
+def _tower_keys(dep: _Deposits, event: IntArray, calos: tuple[Calorimeter, ...], width: int
+                ) -> tuple[IntArray, IntArray]:
+    """Tower keys ((event * len(calos) + calo) * width + cell) of the deposits inside a
+    calorimeter's eta range and fibre length, and the indices of those deposits."""
+    ends = [(c.waveform.z_end0, c.waveform.z_end1) if c.waveform else (-np.inf, np.inf)
+            for c in calos]
+    if kernels.compiled():
+        eta = np.arcsinh(calo_kernels.eta_argument(dep.x, dep.y, dep.z))
+        table = np.array([[c.eta_max, c.n_eta, c.n_phi, *e] for c, e in zip(calos, ends,
+                                                                            strict=True)]).T
+        return calo_kernels.towers(
+            eta, np.arctan2(dep.y, dep.x), dep.z, dep.calo, dep.particle, event,
+            np.ascontiguousarray(table), len(calos), width)
     r = np.hypot(dep.x, dep.y)
     eta = np.arcsinh(dep.z / np.maximum(r, 1e-9))
     phi = np.arctan2(dep.y, dep.x)
@@ -284,27 +302,39 @@ def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
     n_phi = np.array([c.n_phi for c in calos])[dep.calo]
     i_eta = np.floor((eta + eta_max) / (2 * eta_max) * n_eta).astype(np.int64)
     i_phi = np.floor((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64) % n_phi
-    z_ends = np.array([(c.waveform.z_end0, c.waveform.z_end1) if c.waveform else
-                       (-np.inf, np.inf) for c in calos])[dep.calo]
+    z_ends = np.array(ends)[dep.calo]
     keep = (i_eta >= 0) & (i_eta < n_eta) & (dep.z >= z_ends[:, 0]) & (dep.z <= z_ends[:, 1])
+    key = (event[dep.particle] * len(calos) + dep.calo) * width + i_eta * n_phi + i_phi
+    idx = np.flatnonzero(keep)
+    return key[idx], idx
+
+
+def _towers(dep: _Deposits, smeared: Array, sel: IntArray, event: IntArray,
+            calos: tuple[Calorimeter, ...], rng: np.random.Generator, waveforms: bool
+            ) -> dict[str, Any]:
+    """Sum deposits into towers; photo-statistics, noise, threshold; truth fractions;
+    waveforms of fibre cells (``waveforms``: keys waveform_event, waveform_cell (global
+    cell index), waveform_end, _n_samples, _period_ns, _pedestal, _gain, sample_adc)."""
     width = int(max(c.n_eta * c.n_phi for c in calos))
-    cell_id = i_eta * n_phi + i_phi
-    key = (event[dep.particle] * len(calos) + dep.calo) * width + cell_id
-    uniq, inv = np.unique(key[keep], return_inverse=True)
-    true = np.bincount(inv, weights=dep.energy[keep])
-    visible = np.asarray(np.bincount(inv, weights=smeared[keep]), dtype=np.float64)
-    time = np.bincount(inv, weights=(dep.time * dep.energy)[keep]) / true
-    z_mean = np.bincount(inv, weights=(dep.z * dep.energy)[keep]) / true
+    key, idx = _tower_keys(dep, event, calos, width)
+    # one sort for the cells and the (cell, particle) pairs: key * len(sel) + particle
+    pairs, pair_inv = np.unique(key * len(sel) + dep.particle[idx], return_inverse=True)
+    pair_key = pairs // len(sel)
+    first = np.diff(pair_key, prepend=-1) != 0
+    uniq, pair_cell = pair_key[first], np.cumsum(first) - 1
+    inv = pair_cell[pair_inv]  # = np.unique(key, return_inverse=True)[1]
+    energy = dep.energy[idx]
+    true = np.bincount(inv, weights=energy)
+    visible = np.asarray(np.bincount(inv, weights=smeared[idx]), dtype=np.float64)
+    time = np.bincount(inv, weights=dep.time[idx] * energy) / true
+    z_mean = np.bincount(inv, weights=dep.z[idx] * energy) / true
     calo = (uniq // width) % len(calos)
     reco, light = photostatistics(visible, z_mean, calo, calos, rng)
     reco += rng.standard_normal(len(uniq)) * np.array([c.noise for c in calos])[calo]
     time += rng.standard_normal(len(uniq)) * np.array([c.time_resolution for c in calos])[calo]
     alive = reco > np.array([c.threshold for c in calos])[calo]
     new_index = np.cumsum(alive) - 1
-    pair = inv * len(sel) + dep.particle[keep]
-    pairs, pair_inv = np.unique(pair, return_inverse=True)
-    pair_e = np.bincount(pair_inv, weights=dep.energy[keep])
-    pair_cell = pairs // len(sel)
+    pair_e = np.bincount(pair_inv, weights=energy)
     live_pair = alive[pair_cell]
     cid = uniq[alive] % width
     c_calo = calo[alive]
