@@ -18,8 +18,10 @@ a segment of the returned batch, with every hit in exactly one window:
 ``Windows`` records the split: each window's event (``owner``, index in the original
 batch), its index within the event and the event's window count, and ``source``, each
 windowed hit's packed index in the original batch (so results map back to hits).
-``rebatch`` regroups a stream of windowed (hits, objects) batches into batches of a fixed
-number of windows, for training.
+``tile`` computes the tiles of any points (``npfm.events.cell_windows`` tiles cells with
+it too). ``rebatch`` regroups a stream of windowed (hits, objects) batches into batches
+of a fixed number of windows, for training (``regroup``: the same for any windowed
+batch).
 """
 
 from __future__ import annotations

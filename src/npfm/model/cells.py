@@ -136,10 +136,6 @@ class Waveforms:
         return Waveforms(z.long(), z.long(), torch.zeros(0, 1, device=device), z.long(), z, z,
                          z)
 
-    def _rows(self, keep: torch.Tensor, cell: torch.Tensor) -> Waveforms:
-        return Waveforms(cell, self.end[keep], self.samples[keep], self.n_samples[keep],
-                         self.period_ns[keep], self.pedestal[keep], self.gain[keep])
-
     def reindexed(self, source: torch.Tensor) -> Waveforms:
         """The same waveforms for the cells reordered so that new cell i is old cell
         ``source[i]`` (``source`` a permutation of the cell batch)."""
@@ -150,7 +146,9 @@ class Waveforms:
     def of_cells(self, start: int, stop: int) -> Waveforms:
         """The waveforms of cells ``start:stop``, their cell index counted from ``start``."""
         keep = (self.cell >= start) & (self.cell < stop)
-        return self._rows(keep, self.cell[keep] - start)
+        return Waveforms(self.cell[keep] - start, self.end[keep], self.samples[keep],
+                         self.n_samples[keep], self.period_ns[keep], self.pedestal[keep],
+                         self.gain[keep])
 
     @staticmethod
     def concat(parts: Sequence[Waveforms], n_cells: Sequence[int]) -> Waveforms:
