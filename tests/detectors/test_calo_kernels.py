@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from npfm.detectors import calorimeter, kernels, load_geometry, simulate_events
+from npfm.detectors import calorimeter, kernels, load_geometry, showers, simulate_events
 from npfm.physics import generate
 from npfm.physics.record import GeneratedEvent
 
@@ -105,3 +105,18 @@ def test_tower_keys_match_numpy() -> None:
     keys = both(calorimeter._tower_keys, *args)
     assert keys[0] == keys[1]
     assert 0 < len(calorimeter._tower_keys(*args)[1]) < n
+
+
+@needs_numba
+def test_smearing_and_depths_match_numpy() -> None:
+    """Per-(particle, subsystem) smearing on ePIC's 12 layers of one subsystem; spot depths
+    for shapes inside and outside the tabulated range."""
+    rng = np.random.default_rng(6)
+    calos = load_geometry("epic").calorimeters
+    args = (rng.integers(0, 30, 4000), rng.integers(0, len(calos), 4000),
+            rng.exponential(0.1, 4000), rng.random(30) < 0.5, calos)
+    smeared = both(calorimeter._smear, *args, seed=2)
+    assert smeared[0] == smeared[1]
+    alpha = np.concatenate([rng.uniform(0.5, 35.0, 200), [1.0, 30.0]])
+    depths = both(showers._stratified_gamma, alpha, rng.uniform(0.2, 2.0, 202), 64)
+    assert depths[0] == depths[1]

@@ -100,3 +100,39 @@ def towers(eta: Array, phi: Array, z: Array, calo: Ints, particle: Ints, event: 
         index[m] = i
         m += 1
     return key[:m], index[:m]
+
+
+@jit
+def smear_totals(particle: Ints, calo: Ints, energy: Array, first: Ints, n_bins: int
+                 ) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """``np.bincount`` of the energies per key particle * len(first) + first[calo] (the
+    same sums, in deposit order) and which keys occur."""
+    total, present = np.zeros(n_bins), np.zeros(n_bins, np.bool_)
+    for i in range(len(energy)):
+        key = particle[i] * len(first) + first[calo[i]]
+        total[key] += energy[i]
+        present[key] = True
+    return total, present
+
+
+@jit
+def smear_apply(particle: Ints, calo: Ints, energy: Array, first: Ints, factor: Array
+                ) -> Array:
+    """energy * factor[particle * len(first) + first[calo]]."""
+    out = np.empty(len(energy))
+    for i in range(len(energy)):
+        out[i] = energy[i] * factor[particle[i] * len(first) + first[calo[i]]]
+    return out
+
+
+@jit
+def stratified(table: Array, lo: Ints, w: Array, beta: Array) -> Array:
+    """``showers._stratified_gamma``'s interpolation between the rows ``lo`` and
+    ``lo + 1`` of the quantile table, over ``beta``, flattened shower-major."""
+    n_spots = table.shape[1]
+    out = np.empty(len(lo) * n_spots)
+    for i in range(len(lo)):
+        for j in range(n_spots):
+            out[i * n_spots + j] = ((1.0 - w[i]) * table[lo[i], j]
+                                    + w[i] * table[lo[i] + 1, j]) / beta[i]
+    return out

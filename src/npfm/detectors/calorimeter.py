@@ -177,10 +177,16 @@ def _smear(particle: IntArray, calo: IntArray, energy: Array, em_like: npt.NDArr
            calos: tuple[Calorimeter, ...], rng: np.random.Generator) -> Array:
     """Deposit energies scaled per (particle, calorimeter) by the sampling and constant
     terms left after photo-statistics; ``particle`` indexes ``em_like``."""
-    key = particle * len(calos) + _layering(calos)[0][calo]  # < len(em_like) * len(calos)
-    present = np.bincount(key, minlength=len(em_like) * len(calos)) > 0
+    first = _layering(calos)[0]
+    n_bins = len(em_like) * len(calos)
+    if kernels.compiled():
+        total, present = calo_kernels.smear_totals(particle, calo, energy, first, n_bins)
+    else:
+        key = particle * len(calos) + first[calo]
+        total = np.bincount(key, weights=energy, minlength=n_bins)
+        present = np.bincount(key, minlength=n_bins) > 0
     uniq = np.flatnonzero(present)  # np.unique(key) without a sort
-    total = np.bincount(key, weights=energy, minlength=len(present))[uniq]
+    total = total[uniq]
     k = uniq % len(calos)
     owner = uniq // len(calos)
     pe = np.array([c.photoelectrons_per_gev for c in calos])[k]
@@ -192,6 +198,8 @@ def _smear(particle: IntArray, calo: IntArray, energy: Array, em_like: npt.NDArr
     var = np.maximum(a * a - 1.0 / pe, 0.0) / np.maximum(total, 1e-6) + b * b
     factor = np.zeros(len(present))
     factor[uniq] = np.maximum(1.0 + np.sqrt(var) * rng.standard_normal(len(uniq)), 0.0)
+    if kernels.compiled():
+        return calo_kernels.smear_apply(particle, calo, energy, first, factor)
     return np.asarray(energy * factor[key])
 
 

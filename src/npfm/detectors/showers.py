@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammainc, gammaincinv
 
+from npfm.detectors import calo_kernels, kernels
+
 Array = npt.NDArray[np.float64]
 
 #: Grindhammer-Peters, homogeneous media: <ln T> = ln(ln y + T1), <ln alpha> =
@@ -127,8 +129,10 @@ def _stratified_gamma(alpha: Array, beta: Array, n_spots: int) -> Array:
     1/n_spots, without the binomial noise of independent draws."""
     pos = np.interp(alpha, ALPHA_GRID, np.arange(len(ALPHA_GRID)))
     lo = np.minimum(pos.astype(np.int64), len(ALPHA_GRID) - 2)
-    w = (pos - lo)[:, None]
     table = _quantiles(n_spots)
+    if kernels.compiled():
+        return calo_kernels.stratified(table, lo, pos - lo, beta)
+    w = (pos - lo)[:, None]
     return np.asarray(((1.0 - w) * table[lo] + w * table[lo + 1]) / beta[:, None]).ravel()
 
 
