@@ -26,6 +26,9 @@ the final particles of a batch of events, vectorised over all particles.
 Not simulated: the tracker material in front of the calorimeters (no conversions or
 bremsstrahlung), the magnetic field beyond the first calorimeter face, cracks and dead
 towers, noise-only towers, shower-to-shower fluctuations of the hadronic profile shape.
+
+The per-spot passes run compiled where numba is installed (``calo_kernels``; the same
+output bit for bit).
 """
 
 from __future__ import annotations
