@@ -79,7 +79,8 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda c: _rewrite(c, lambda t: t, metadata={b"npfm.schema_version": b"4"}),
         rf"{SHARD}: schema version 4 but this npfm reads version 1 or 2 or 3; fix: "),
     "wrong schema version in manifest": (
-        _manifest_version, r"manifest.json: schema version 4 but this npfm reads version 1 or 2 or 3"),
+        _manifest_version,
+        r"manifest.json: schema version 4 but this npfm reads version 1 or 2 or 3"),
     "missing column": (
         lambda c: _rewrite(c, lambda t: t.drop_columns(["hit_edep"])),
         rf"{SHARD} column hit_edep: column missing; fix: "),
