@@ -12,7 +12,8 @@ from scipy.stats import gamma
 
 from npfm import detectors
 from npfm.detectors import validation_bic
-from npfm.detectors.geometry import GeometryError, load_geometry
+from npfm.detectors.geometry import load_geometry
+from npfm.detectors.geometry_reader import GeometryError
 from npfm.detectors.showers import gp_average
 from npfm.detectors.simulation import simulate_events
 from npfm.detectors.validation import _gun

@@ -10,7 +10,8 @@ import yaml
 from detector_events import make_event
 
 from npfm.detectors import load_geometry, simulate_events
-from npfm.detectors.geometry import GeometryError, parse_geometry
+from npfm.detectors.geometry import parse_geometry
+from npfm.detectors.geometry_reader import GeometryError
 from npfm.detectors.showers import containment, em_spots, gp_average
 from npfm.events.build import events_to_table
 from npfm.events.checks import check_table

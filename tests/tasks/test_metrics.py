@@ -7,13 +7,11 @@ from npfm.tasks.metrics import (
     adjusted_rand_index,
     ari_per_event,
     ari_pooled,
-    bootstrap_ci,
-    classification_report,
     double_majority,
     trackml_score,
     trackml_weights,
-    with_ci,
 )
+from npfm.tasks.stat_metrics import bootstrap_ci, classification_report, with_ci
 
 # ARI = (I - E) / (M - E), I = sum C(n_ij,2), A = sum C(a_i,2), B = sum C(b_j,2),
 # E = A*B / C(n,2), M = (A+B)/2.

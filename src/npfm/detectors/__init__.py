@@ -4,7 +4,8 @@
 an event-model mapping for ``npfm.events.build.events_to_table``.
 """
 
-from npfm.detectors.geometry import Geometry, GeometryError, list_geometries, load_geometry
+from npfm.detectors.geometry import Geometry, list_geometries, load_geometry
+from npfm.detectors.geometry_reader import GeometryError
 from npfm.detectors.simulation import SimOptions, simulate, simulate_events
 
 __all__ = ["Geometry", "GeometryError", "SimOptions", "list_geometries", "load_geometry",

@@ -29,7 +29,7 @@ from npfm.detectors.tables import Calorimeter
 from npfm.detectors.waveforms import parse_fibre
 
 if TYPE_CHECKING:
-    from npfm.detectors.geometry import _Reader
+    from npfm.detectors.geometry_reader import GeometryReader
 
 _KEYS = {"subsystem", "r_inner_cm", "r_outer_cm", "eta_max", "towers_eta", "towers_phi",
          "x0_cm", "lambda_cm", "moliere_cm", "z_eff", "critical_energy_mev",
@@ -38,7 +38,7 @@ _KEYS = {"subsystem", "r_inner_cm", "r_outer_cm", "eta_max", "towers_eta", "towe
          "source", "waveforms"}
 
 
-def parse_calorimeters(entries: list[_Reader], sources: set[str]) -> tuple[Calorimeter, ...]:
+def parse_calorimeters(entries: list[GeometryReader], sources: set[str]) -> tuple[Calorimeter, ...]:
     """Validated calorimeters, ordered and non-overlapping in radius."""
     out: list[Calorimeter] = []
     for c in entries:

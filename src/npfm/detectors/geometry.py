@@ -40,7 +40,8 @@ with ``count`` layers at the centres of equal slices; ``half_length_cm``) or ``d
 list with one value per layer. Layers are numbered within their subsystem in file order
 (inner to outer, then disks). Materials, groups, ``tracking`` and each calorimeter cite
 their numbers with ``source`` (key or keys of ``sources``); YAML anchors and merge keys
-(``<<: *tpc``) may share settings between groups.
+(``<<: *tpc``) may share settings between groups. Typed key access with errors naming the
+file and key: ``npfm.detectors.geometry_reader``.
 """
 
 from __future__ import annotations
@@ -53,15 +54,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import yaml
 
 from npfm.detectors.calo_geometry import parse_calorimeters
 from npfm.detectors.field import boundary_disks
+from npfm.detectors.geometry_reader import GeometryError, GeometryReader
 from npfm.detectors.imaging import parse_imaging
 from npfm.detectors.tables import Geometry, LayerTable, Resolution
 from npfm.events import vocabulary
-from npfm.events.errors import NpfmError
 
 #: Readout type -> digitisation code (double-sided strips digitise like pixels).
 READOUT_CODES = {"pixel": 1, "double_strip": 1, "strip": 2, "pad": 3, "wire": 4}
@@ -82,95 +82,7 @@ _UM = 1e-4  # cm per micrometre
 _IONISATION = ("ionisation_min_ev", "ionisation_max_kev", "ionisation_exponent")
 
 
-class GeometryError(NpfmError):
-    """A geometry file that fails validation (names the file and key)."""
-
-
-class _Reader:
-    """Typed access to one YAML mapping, with errors naming the file and key."""
-
-    def __init__(self, path: str, raw: Any, key: str = "") -> None:
-        if not isinstance(raw, Mapping):
-            raise GeometryError(f"{path}: {key}" if key else path, "not a mapping",
-                                "write key: value pairs (see npfm.detectors.geometry)")
-        self.path, self.raw, self.key = path, raw, key
-
-    def _join(self, key: str) -> str:
-        return f"{self.key}.{key}" if self.key else key
-
-    def fail(self, key: str, problem: str, fix: str) -> GeometryError:
-        return GeometryError(f"{self.path}: {self._join(key)}", problem, fix)
-
-    def get(self, key: str) -> Any:
-        if key not in self.raw:
-            raise self.fail(key, "missing key", "add it (see npfm.detectors.geometry)")
-        return self.raw[key]
-
-    def sub(self, key: str) -> _Reader:
-        return _Reader(self.path, self.get(key), self._join(key))
-
-    def entries(self, key: str) -> list[_Reader]:
-        """Readers of the mappings listed under ``key`` (absent: none)."""
-        items = self.raw.get(key, [])
-        if not isinstance(items, list):
-            raise self.fail(key, "expected a list", "list one mapping per entry")
-        return [_Reader(self.path, v, f"{self._join(key)}[{i}]") for i, v in enumerate(items)]
-
-    def text(self, key: str) -> str:
-        value = self.get(key)
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.fail(key, f"expected text, found {value!r}", "give a string")
-        return str(value)
-
-    def numbers(self, key: str, n: int | None = None, low: float = 0.0, strict: bool = True,
-                high: float = np.inf) -> npt.NDArray[np.float64]:
-        """One value or a list (of ``n`` values, a scalar repeated) in (low|[low, high]."""
-        value = self.get(key)
-        values = value if isinstance(value, list) else [value]
-        if n is not None and len(values) not in (1, n):
-            raise self.fail(key, f"{len(values)} values for {n} layers",
-                            "give one value, or one per layer")
-        if not values or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                 for v in values):
-            raise self.fail(key, f"expected number(s), found {value!r}", "give numbers")
-        arr = np.asarray(values, dtype=np.float64)
-        bad = (arr <= low if strict else arr < low) | (arr > high) | ~np.isfinite(arr)
-        if bad.any():
-            rule = "positive" if strict and low == 0 and high == np.inf else \
-                f"in {'(' if strict else '['}{low:g}, {high:g}]"
-            raise self.fail(key, f"value {arr[bad][0]:g} is not {rule}", f"give a {rule} value")
-        return arr if n is None else np.broadcast_to(arr, (n,)).copy()
-
-    def number(self, key: str, low: float = 0.0, strict: bool = True,
-               high: float = np.inf) -> float:
-        if isinstance(self.get(key), list):
-            raise self.fail(key, "expected one number, found a list", "give a single value")
-        return float(self.numbers(key, None, low, strict, high)[0])
-
-    def check_keys(self, allowed: set[str]) -> None:
-        unknown = sorted(set(self.raw) - allowed)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key", f"use only {', '.join(sorted(allowed))}")
-
-    def detector_entry(self, keys: set[str], sources: set[str], kind: str) -> str:
-        """Check an entry's keys and sources; its subsystem (a vocabulary name)."""
-        self.check_keys(keys)
-        self.check_sources(sources)
-        name = self.text("subsystem")
-        if name not in vocabulary.names("subsystems"):
-            raise self.fail("subsystem", f"unknown subsystem {name!r}", "add it to "
-                            f"npfm/events/vocabulary.yaml (kind: {kind})")
-        return name
-
-    def check_sources(self, sources: set[str]) -> None:
-        refs = self.get("source")
-        missing = [r for r in (refs if isinstance(refs, list) else [refs]) if r not in sources]
-        if missing:
-            raise self.fail("source", f"unknown source key {missing[0]!r}",
-                            "list it under sources:")
-
-
-def _surfaces(group: _Reader, sensitive: bool, materials: Mapping[str, tuple[float, ...]],
+def _surfaces(group: GeometryReader, sensitive: bool, materials: Mapping[str, tuple[float, ...]],
               sources: set[str]) -> dict[str, Any]:
     """Per-layer arrays of one group (passive or sensitive)."""
     group.check_keys(_SURFACE | (_SENSITIVE if sensitive else {"name", "absorber"}))
@@ -220,7 +132,7 @@ def _surfaces(group: _Reader, sensitive: bool, materials: Mapping[str, tuple[flo
     return cols
 
 
-def _readout(group: _Reader, n: int, is_disk: bool) -> dict[str, Any]:
+def _readout(group: GeometryReader, n: int, is_disk: bool) -> dict[str, Any]:
     """Resolution, readout segmentation and ADC arrays of a sensitive group."""
     res, ro, adc = group.sub("resolution_um"), group.sub("readout"), group.sub("adc")
     kind = ro.text("type")
@@ -268,14 +180,14 @@ def _passive(n: int) -> dict[str, Any]:
 
 def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
     """Validate a parsed geometry mapping; errors name ``path`` and the offending key."""
-    top = _Reader(path, raw)
+    top = GeometryReader(path, raw)
     for key in _TOP:
         top.get(key)
     top.check_keys({*_TOP, "passive", "field_half_length_cm", "calorimeters",
                     "imaging_layers"})
     if not isinstance(top.get("sources"), list):
         raise top.fail("sources", "expected a list", "give [{key, ref}, ...]")
-    refs = [_Reader(path, s, f"sources[{i}]") for i, s in enumerate(top.get("sources"))]
+    refs = [GeometryReader(path, s, f"sources[{i}]") for i, s in enumerate(top.get("sources"))]
     sources = {r.text("key") for r in refs}
     mats = top.sub("materials")
     materials = {}
@@ -305,7 +217,7 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
         if not isinstance(entries, list) or (sensitive and not entries):
             raise top.fail(section, "expected a non-empty list", "list the surface groups")
         for i, entry in enumerate(entries):
-            group = _Reader(path, entry, f"{section}[{i}]")
+            group = GeometryReader(path, entry, f"{section}[{i}]")
             cols = _surfaces(group, sensitive, materials, sources)
             n = len(cols["radius"])
             if not sensitive:
@@ -350,7 +262,7 @@ def parse_geometry(raw: Any, path: str = "<mapping>") -> Geometry:
                     imaging=imaging)
 
 
-def _resolution(top: _Reader, sources: set[str]) -> Resolution:
+def _resolution(top: GeometryReader, sources: set[str]) -> Resolution:
     trk, calo = top.sub("tracking"), top.sub("calorimetry")
     trk.check_keys({"min_hits", "pt_resolution", "d0_resolution_um", "z0_resolution_um",
                     "source"})

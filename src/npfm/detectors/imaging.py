@@ -39,7 +39,7 @@ from npfm.detectors.showers import lateral_radius
 from npfm.detectors.tables import Calorimeter, ImagingLayers
 
 if TYPE_CHECKING:
-    from npfm.detectors.geometry import _Reader
+    from npfm.detectors.geometry_reader import GeometryReader
 
 Array = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -50,7 +50,7 @@ _KEYS = {"subsystem", "radius_cm", "z_min_cm", "z_max_cm", "pixel_pitch_um", "mo
 NEIGHBOURS = 4
 
 
-def parse_imaging(entries: list[_Reader], sources: set[str]) -> tuple[ImagingLayers, ...]:
+def parse_imaging(entries: list[GeometryReader], sources: set[str]) -> tuple[ImagingLayers, ...]:
     """Validated imaging-layer groups."""
     out = []
     for g in entries:

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from npfm.detectors.tables import Calorimeter, FibreReadout
 
 if TYPE_CHECKING:
-    from npfm.detectors.geometry import _Reader
+    from npfm.detectors.geometry_reader import GeometryReader
 
 Array = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -42,7 +42,7 @@ _KEYS = {"fibre_ends_z_cm", "attenuation_length_cm", "signal_speed_cm_ns", "puls
          "gain_adc_per_pe", "noise_adc", "adc_bits", "source"}
 
 
-def parse_fibre(r: _Reader, sources: set[str], pe_per_gev: float) -> FibreReadout:
+def parse_fibre(r: GeometryReader, sources: set[str], pe_per_gev: float) -> FibreReadout:
     """The ``waveforms`` block of a calorimeter entry; ``pe_per_gev`` (the entry's
     ``photoelectrons_per_gev``) counts both ends for a deposit at the fibre centre."""
     r.check_keys(_KEYS)

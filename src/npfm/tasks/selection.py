@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from npfm.events.errors import NpfmError
-from npfm.tasks import metrics
+from npfm.tasks import stat_metrics
 from npfm.tasks.calo import rejection_at_efficiency
 from npfm.tasks.data import TaskEvent
 from npfm.tasks.heads import condense
@@ -61,13 +61,13 @@ def headline_value(task: Task, events: Sequence[TaskEvent], outputs: Sequence[An
             y, p = y[keep, 0], p[keep]
     if task.kind == "event_regress":
         ok = np.isfinite(y[:, 0])
-        value = metrics.regression_report(y[ok, 0], p[ok, 0])["resolution"]
+        value = stat_metrics.regression_report(y[ok, 0], p[ok, 0])["resolution"]
     elif task.headline == "auc":
-        value = metrics.binary_auc(y, p[:, 1])
+        value = stat_metrics.binary_auc(y, p[:, 1])
     elif task.headline == "rejection_at_90":
         value = rejection_at_efficiency(y, p[:, 1])
     elif task.headline in ("macro_recall", "macro_f1"):
-        report = metrics.classification_report(y, p.argmax(1), task.n_out)
+        report = stat_metrics.classification_report(y, p.argmax(1), task.n_out)
         r, pr = report["macro_recall"], report["macro_precision"]
         value = r if task.headline == "macro_recall" else (2 * r * pr / (r + pr) if r + pr
                                                            else 0.0)

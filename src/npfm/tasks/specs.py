@@ -4,7 +4,7 @@ Kinds: ``hit`` (per-hit classes), ``instance`` (track finding by object condensa
 ``event_class`` and ``event_regress`` (one output per event). Targets come from the
 event model's truth columns (docs/event-model.md); a target of ``IGNORE`` (-100) is
 not trained on or scored. Every score is computed over the test events and carries a
-95% event-bootstrap interval (``npfm.tasks.metrics.with_ci``).
+95% event-bootstrap interval (``npfm.tasks.stat_metrics.with_ci``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from npfm.events import vocabulary
-from npfm.tasks import metrics
+from npfm.tasks import metrics, stat_metrics
 from npfm.tasks.calo import (
     electron_pion_target,
     passing_at_efficiency,
@@ -158,7 +158,7 @@ LOWER_IS_BETTER = {"resolution"}
 
 def _ci(fn: Callable[..., Any], arrays: dict[str, np.ndarray], key: str | None,
         **kwargs: Any) -> dict[str, float]:
-    value, lo, hi = metrics.with_ci(fn, arrays, key=key, n=BOOTSTRAP, **kwargs)
+    value, lo, hi = stat_metrics.with_ci(fn, arrays, key=key, n=BOOTSTRAP, **kwargs)
     return {"value": value, "lo": lo, "hi": hi}
 
 
@@ -174,15 +174,16 @@ def score_hits(task: Task, truth: np.ndarray, prob: np.ndarray, event_index: np.
         out[name] = _ci(lambda y, p, event_index, name=name: _macro(y, p, task.n_out)[name],
                         arrays, None)
     if task.n_out == 2:
-        out["auc"] = _ci(lambda y, p, event_index: metrics.binary_auc(y, p[:, 1]), arrays, None)
-        cls = metrics.classification_report(arrays["y"], arrays["p"].argmax(1), 2)
+        out["auc"] = _ci(lambda y, p, event_index: stat_metrics.binary_auc(y, p[:, 1]), arrays,
+                         None)
+        cls = stat_metrics.classification_report(arrays["y"], arrays["p"].argmax(1), 2)
         out["recall"], out["precision"] = cls["recall"][1], cls["precision"][1]
     return out
 
 
 def _macro(y: np.ndarray, prob: np.ndarray, n_classes: int) -> dict[str, float]:
     """Macro recall, precision and their harmonic mean (F1) of argmax predictions."""
-    report = metrics.classification_report(y, prob.argmax(1), n_classes)
+    report = stat_metrics.classification_report(y, prob.argmax(1), n_classes)
     recall, precision = report["macro_recall"], report["macro_precision"]
     f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
     return {"macro_recall": recall, "macro_precision": precision, "macro_f1": f1}
@@ -196,7 +197,7 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
         arrays = {"y": truth[keep, 0], "p": pred[keep], "event_index": index[keep]}
         return {"accuracy": _ci(lambda y, p, event_index: float(np.mean(p.argmax(1) == y)),
                                 arrays, None),
-                "auc": _ci(lambda y, p, event_index: metrics.binary_auc(y, p[:, 1]), arrays,
+                "auc": _ci(lambda y, p, event_index: stat_metrics.binary_auc(y, p[:, 1]), arrays,
                            None),
                 "rejection_at_90": _ci(lambda y, p, event_index: rejection_at_efficiency(
                     y, p[:, 1]), arrays, None),
@@ -208,7 +209,7 @@ def score_events(task: Task, truth: np.ndarray, pred: np.ndarray) -> dict[str, A
         name = f"target{j}" if truth.shape[1] > 1 else "target"
         for stat in ("resolution", "bias"):
             out[f"{name}_{stat}"] = _ci(
-                lambda t, p, event_index, s=stat: metrics.regression_report(t, p)[s],
+                lambda t, p, event_index, s=stat: stat_metrics.regression_report(t, p)[s],
                 arrays, None)
     first = next(k for k in out if k.endswith("_resolution"))
     out["resolution"] = out[first]

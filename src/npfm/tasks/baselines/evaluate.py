@@ -26,14 +26,8 @@ from npfm.tasks.baselines.events import (
     hit_secondary,
     require,
 )
-from npfm.tasks.metrics import (
-    ari_per_event,
-    ari_pooled,
-    bootstrap_ci,
-    double_majority,
-    trackml_score,
-    with_ci,
-)
+from npfm.tasks.metrics import ari_per_event, ari_pooled, double_majority, trackml_score
+from npfm.tasks.stat_metrics import bootstrap_ci, with_ci
 
 #: Bin edges of the efficiency against pT (GeV) and against eta.
 PT_EDGES = (0.0, 0.2, 0.5, 1.0, np.inf)
