@@ -13,7 +13,9 @@ import pytest
 
 from npfm.detectors import kernels, load_geometry, simulate_events
 from npfm.detectors.helix import cylinder_crossing
+from npfm.detectors.material import collision_deposit
 from npfm.detectors.propagate import propagate
+from npfm.detectors.simulation import lexsort_ints
 from npfm.physics import generate
 
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -95,6 +97,41 @@ def test_crossing_kernel_matches_numpy() -> None:
     assert got.tobytes() == expected.tobytes()
 
 
+@needs_numba
+def test_collision_deposit_kernels_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gas deposits from primary collisions: two gases (exponents 2.0 and 2.2), deposits
+    without collisions (zero path), several chunks; equal bit for bit, same random stream."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    one = np.ones(n)
+    path = rng.uniform(0.0, 5.0, n)
+    path[::7] = 0.0
+    args = (rng.uniform(0.06, 5.0, n), rng.choice([0.1396, 0.9383], n), one, 0.5 * one,
+            188e-6 * one, 1.6e-3 * one, path, 15.8e-6 * one, 1e-2 * one,
+            np.where(rng.random(n) < 0.5, 2.0, 2.2))
+    monkeypatch.setattr("npfm.detectors.material._CHUNK", 1 << 12)
+    results = []
+    for name in ("numpy", "numba"):
+        stream = np.random.default_rng(9)
+        with kernels.backend(name):
+            results.append((collision_deposit(*args, stream), stream.random()))
+    assert (results[0][0] == 0).sum() >= n // 7
+    assert results[1][0].tobytes() == results[0][0].tobytes()
+    assert results[1][1] == results[0][1]
+
+
+@pytest.mark.parametrize("span", [(0, 5), (-30_000, 30_000), (-2**40, 2**40)])
+def test_packed_lexsort_is_numpy_lexsort(span: tuple[int, int]) -> None:
+    """The hits' readout order: packed keys (or numpy's lexsort where they do not fit in
+    63 bits) give np.lexsort's permutation, ties kept in input order."""
+    rng = np.random.default_rng(12)
+    n = 5000
+    keys = [rng.integers(*span, n), rng.integers(0, 3, n).astype(np.int16),
+            rng.integers(0, 4, n).astype(np.int32), np.full(n, 7), np.sort(rng.integers(0, 9, n))]
+    np.testing.assert_array_equal(lexsort_ints(keys), np.lexsort(keys))
+    assert lexsort_ints([np.zeros(0, np.int64)]).shape == (0,)
+
+
 def test_backend_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     with kernels.backend("numpy"):
         assert not kernels.compiled()
@@ -112,6 +149,7 @@ import hashlib
 import numpy as np
 from npfm.detectors import load_geometry
 from npfm.detectors.propagate import propagate
+from npfm.detectors.simulation import lexsort_ints
 rng = np.random.default_rng(2)
 n = 300
 pt, phi = rng.uniform(0.1, 5.0, n), rng.uniform(-np.pi, np.pi, n)

@@ -203,3 +203,34 @@ def place(floats: Array, ints: npt.NDArray[np.int64], codes: npt.NDArray[np.int6
         out[0, i], out[1, i] = r_out * np.cos(ph), r_out * np.sin(ph)
         out[2, i], out[3, i] = z_out, t[i] + extra
     return out, cells
+
+
+@jit
+def collision_bases(counts: npt.NDArray[np.int64], lo: Array, hi: Array, inv_g: Array,
+                    u: Array) -> tuple[Array, Array]:
+    """``material.collision_deposit``'s inverse-CDF bases (1 - u) lo + u hi and exponents
+    1 / g of each collision, the collisions of deposit i being ``counts[i]`` consecutive
+    entries of ``u`` (replaces ``np.repeat`` and three gathers)."""
+    base, power = np.empty(len(u)), np.empty(len(u))
+    j = 0
+    for i in range(len(counts)):
+        for _ in range(counts[i]):
+            base[j] = (1.0 - u[j]) * lo[i] + u[j] * hi[i]
+            power[j] = inv_g[i]
+            j += 1
+    return base, power
+
+
+@jit
+def segment_sums(counts: npt.NDArray[np.int64], values: Array) -> Array:
+    """Sums of consecutive runs of ``counts[i]`` values, added in order from 0.0 (equal to
+    ``np.bincount(np.repeat(arange, counts), weights=values)``)."""
+    out = np.zeros(len(counts))
+    j = 0
+    for i in range(len(counts)):
+        total = 0.0
+        for _ in range(counts[i]):
+            total += values[j]
+            j += 1
+        out[i] = total
+    return out

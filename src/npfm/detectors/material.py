@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from npfm.detectors import kernels
+
 Array = npt.NDArray[np.float64]
 
 #: K = 4 pi N_A r_e^2 m_e c^2 in MeV mol^-1 cm^2 (PDG table 34.1).
@@ -149,10 +151,16 @@ def collision_deposit(p: Array, mass: Array, charge: Array, z_over_a: Array,
                                        side="right")), start + 1)
         stop = min(stop, n)
         c = counts[start:stop]
-        owner = np.repeat(np.arange(start, stop), c)
-        u = rng.random(len(owner))
-        energy = ((1.0 - u) * lo[owner] + u * hi[owner]) ** inv_g[owner]
-        out[start:stop] = np.bincount(owner - start, weights=energy, minlength=stop - start)
+        u = rng.random(int(c.sum()))
+        if kernels.compiled():  # the same values without the repeat and the gathers
+            base, power = kernels.collision_bases(c, lo[start:stop], hi[start:stop],
+                                                  inv_g[start:stop], u)
+            out[start:stop] = kernels.segment_sums(c, base ** power)
+        else:
+            owner = np.repeat(np.arange(start, stop), c)
+            energy = ((1.0 - u) * lo[owner] + u * hi[owner]) ** inv_g[owner]
+            out[start:stop] = np.bincount(owner - start, weights=energy,
+                                          minlength=stop - start)
         start = stop
     return out * 1e-3
 

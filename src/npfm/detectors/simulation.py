@@ -120,8 +120,8 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
         h = {key: np.concatenate([value, cells["imaging"][key]]) for key, value in h.items()}
         nhits = _count_hits(h, len(parts), n_sub)
     # readout order within each event (no truth ordering leaks into the hit lists)
-    order = np.lexsort((h["col"], h["row"], h["module"], h["layer"], h["subsystem"],
-                        h["event"]))
+    order = lexsort_ints([h["col"], h["row"], h["module"], h["layer"], h["subsystem"],
+                          h["event"]])
     h = {key: value[order] for key, value in h.items()}
     hit_bounds = np.searchsorted(h["event"], np.arange(n_events + 1))
     # per-hit and per-particle columns of the whole batch, then one slice per event
@@ -164,6 +164,24 @@ def simulate_events(events: Sequence[GeneratedEvent], geometry: Geometry | str,
     if cells is not None:
         _add_cells(out, cells, bounds, geo)
     return out
+
+
+def lexsort_ints(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key primary) of integer arrays, by one stable argsort of
+    the keys packed into an int64 when their ranges fit in 63 bits (the same permutation:
+    packing keeps the lexicographic order and both sorts are stable)."""
+    packed = np.zeros(len(keys[0]), np.int64)
+    bits = 0
+    for key in reversed(keys):  # primary key in the highest bits
+        if not len(key):
+            return np.zeros(0, np.int64)
+        low, high = int(key.min()), int(key.max())
+        width = (high - low).bit_length()
+        bits += width
+        if bits > 63:
+            return np.lexsort(keys)
+        packed = (packed << width) | (key.astype(np.int64) - low)
+    return np.argsort(packed, kind="stable")
 
 
 def _count_hits(h: dict[str, np.ndarray], n_parts: int, n_sub: int) -> np.ndarray:
