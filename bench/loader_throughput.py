@@ -6,14 +6,18 @@ Writes a corpus of toy events (about 820 hits each, the size of FM4NPP's TPC eve
 to a temporary directory, then times, best of ``--repeat``:
   * pyarrow: ParquetFile.read_row_group over every row group, same columns;
   * npfm loader: EventLoader -> packed torch batches (sha256 verified, as by default, on
-    a first read: a process hashes each shard once and remembers it), value-checked;
+    a first read: a process hashes each shard once and remembers it, so every repeat
+    forgets the hashes first; the loader hashes in a background thread ahead of its
+    reading), value-checked;
   * npfm loader without checksum verification (still value-checked).
-Prints events/s, hits/s and the ratio loader / pyarrow (goal: >= 0.5).
+Prints the load average before and after (other work on the machine skews the ratio),
+events/s, hits/s and the ratio loader / pyarrow (goal: >= 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = build(Path(tmp) / "corpus", args.events)
         n, hits = corpus.n_events, int(corpus.manifest["hits"])
@@ -85,6 +90,8 @@ def main() -> None:
     base = results["pyarrow read_row_group"]
     print(f"corpus: {n} events, {hits} hits ({hits / n:.0f} per event), "
           f"{len(corpus.shards)} shards; best of {args.repeat}")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: "
+          "{:.2f} {:.2f} {:.2f}".format(*load_before, *os.getloadavg()))
     print(f"{'reader':38s} {'events/s':>10s} {'hits/s':>12s} {'ratio':>7s}")
     for name, seconds in results.items():
         print(f"{name:38s} {n / seconds:10.0f} {hits / seconds:12.3e} {base / seconds:7.2f}")

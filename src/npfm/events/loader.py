@@ -14,12 +14,12 @@ integer codes from ``vocabulary.yaml``. Units are those of the event model (cm, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
@@ -27,10 +27,10 @@ from npfm.events import vocabulary
 from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus
 from npfm.events.errors import NpfmError
+from npfm.events.loader_checks import IGNORE_INDEX, convert_checked
 from npfm.events.schema import ANCHORS, BY_NAME, column, group_columns
 from npfm.events.shards import iter_row_groups
 
-IGNORE_INDEX = -100
 DEFAULT_HIT_COLUMNS = ("hit_x", "hit_y", "hit_z", "hit_t", "hit_edep", "hit_subsystem",
                        "hit_layer", "hit_particle", "hit_track_id", "hit_pid_class", "hit_noise")
 
@@ -119,8 +119,11 @@ class EventLoader(IterableDataset):
         shuffle, seed: shuffle shard order and events within each row group, per epoch.
         rank, world_size: the DDP process's share of shards; DataLoader workers split
             that share again.
-        verify: check each shard's sha256 before reading it (the value checks of
-            ``check_table`` run on every row group read, whatever ``verify`` says).
+        verify: check each shard's sha256 (once per process, in a background thread that
+            runs ahead of the reading) before any of its events leave the loader; a shard
+            that fails to read is reported by its checksum first. Every row group read is
+            value-checked, whatever ``verify`` says: by the fast checks of
+            ``npfm.events.loader_checks`` or, where they prove nothing, ``check_table``.
         event_columns: event-level columns to pass along per event (e.g. geometry_id,
             data_level), as Python values in ``PackedBatch.event_fields``.
     """
@@ -176,15 +179,39 @@ class EventLoader(IterableDataset):
         return shards[start::stride]
 
     def _chunks(self) -> Iterator[_Chunk]:
-        rng = np.random.default_rng([self.seed, self.epoch, self.rank])
-        for entry in self._my_shards():
-            pf = self.corpus.open_shard(entry, self.verify, read_dictionary=self._dict)
-            path, offset = self.corpus.shard_path(entry), 0
+        shards = self._my_shards()
+        pool = ThreadPoolExecutor(1, "npfm-sha256") if self.verify and shards else None
+        try:
+            hashed = [pool.submit(self.corpus.verify_checksum, e) for e in shards] if pool \
+                else [None] * len(shards)
+            rng = np.random.default_rng([self.seed, self.epoch, self.rank])
+            for entry, checksum in zip(shards, hashed, strict=True):
+                for chunk in self._shard_chunks(entry, checksum):
+                    yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle \
+                        else chunk
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _shard_chunks(self, entry: dict[str, Any], checksum: Future[None] | None
+                      ) -> Iterator[_Chunk]:
+        """Checked chunks of one shard; none leaves before ``checksum`` (its sha256
+        comparison) has passed, and its failure outranks any error of the reading."""
+        path, offset = self.corpus.shard_path(entry), 0
+        try:
+            pf = self.corpus.open_shard(entry, verify=False, read_dictionary=self._dict)
             for table in iter_row_groups(path, pf, self._read):
-                check_table(table, str(path), row_offset=offset)
+                chunk = self._convert(table, str(path), offset)
                 offset += table.num_rows
-                chunk = self._convert(table)
-                yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle else chunk
+                if checksum is not None:
+                    checksum.result()
+                    checksum = None
+                yield chunk
+        except Exception:
+            failed = checksum.exception() if checksum is not None else None
+            if failed is not None:
+                raise failed from None
+            raise
 
     def __iter__(self) -> Iterator[PackedBatch]:
         queue: list[_Chunk] = []  # chunks not yet fully batched; the first may be partial
@@ -208,14 +235,17 @@ class EventLoader(IterableDataset):
         if n_queued and not self.drop_last:
             yield _to_batch(_concat(queue))
 
-    def _convert(self, table: pa.Table) -> _Chunk:
-        anchor = table.column(ANCHORS[self.group][0]).combine_chunks()
-        counts = np.asarray(pc.list_value_length(anchor).fill_null(0), dtype=np.int64)
-        fields = {n: _flat(table.column(n).combine_chunks(), counts, column(n).vocabulary)
-                  for n in self.columns}
+    def _convert(self, table: pa.Table, where: str, row_offset: int) -> _Chunk:
+        """A value-checked row group as flat numpy columns."""
+        converted = convert_checked(table, self.group)
+        if not converted.proven:
+            check_table(table, where, row_offset=row_offset)
+        if converted.unknown:  # a dictionary name that no value uses: still refused
+            _code(*converted.unknown[0], "shard dictionary")
+        counts = converted.counts
+        fields = {n: converted.fields[n] for n in self.columns}
         if self.selected is not None:
-            sub = _flat(table.column("hit_subsystem").combine_chunks(), counts, "subsystems")
-            keep = np.isin(sub, self.selected)
+            keep = np.isin(converted.fields["hit_subsystem"], self.selected)
             owner = np.repeat(np.arange(len(counts)), counts)
             counts = np.bincount(owner[keep], minlength=len(counts)).astype(np.int64)
             fields = {k: v[keep] for k, v in fields.items()}
@@ -232,39 +262,6 @@ def _code(vocab: str, name: str, where: str) -> int:
     except KeyError:
         raise NpfmError(where, f"unknown name {name!r}",
                         f"use one of {', '.join(vocabulary.names(vocab))}") from None
-
-
-def _flat(arr: pa.ListArray, counts: np.ndarray, vocab: str | None) -> np.ndarray:
-    """Per-element numpy values of a list column, null lists/elements filled."""
-    name_type = arr.type.value_type
-    values = arr.flatten()
-    if pa.types.is_dictionary(name_type):
-        assert vocab is not None, "only vocabulary columns are read dictionary-encoded"
-        lut = np.array([_code(vocab, s, "shard dictionary") for s in
-                        values.dictionary.to_pylist()] or [0], dtype=np.int64)
-        out_vals = lut[_filled(values.indices, 0)]
-        fill: float = IGNORE_INDEX
-        dtype: Any = np.int64
-    elif pa.types.is_floating(name_type):
-        out_vals = _filled(values.cast(pa.float32()), np.nan)
-        fill, dtype = np.nan, np.float32
-    else:
-        ints = values.cast(pa.int64()) if not pa.types.is_boolean(name_type) else \
-            values.cast(pa.int8()).cast(pa.int64())
-        out_vals = _filled(ints, IGNORE_INDEX)
-        fill, dtype = IGNORE_INDEX, np.int64
-    if len(out_vals) == int(counts.sum()):
-        return out_vals
-    present = np.repeat(~np.asarray(arr.is_null()), counts)
-    out = np.full(int(counts.sum()), fill, dtype=dtype)
-    out[present] = out_vals
-    return out
-
-
-def _filled(values: pa.Array, fill: float) -> np.ndarray:
-    if values.null_count:
-        values = values.fill_null(fill)
-    return values.to_numpy(zero_copy_only=False)
 
 
 def _to_batch(chunk: _Chunk) -> PackedBatch:
