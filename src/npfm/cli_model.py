@@ -94,16 +94,19 @@ def embed(
     layers: Annotated[str, typer.Option(help="last, all or mix (mean of the layers)")] = "last",
     batch_events: Annotated[int, typer.Option(help="events per forward pass")] = 16,
 ) -> None:
-    """Export frozen per-hit embeddings of a corpus (or one split) from a run's checkpoint."""
+    """Export frozen per-hit embeddings of a corpus (or one split) from a run's checkpoint,
+    and per-cell ones for a run pretrained with calorimeter cells."""
     total = Corpus.open(corpus).n_events
     with progress_bar() as bar:
         task = bar.add_task("embedding", total=total)
         summary = run_embedding(run, corpus, out, split=split, layers=layers,
                                 batch_events=batch_events,
                                 progress=lambda n: bar.update(task, completed=n))
-    console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits "
-                  f"x {summary['dimension']} ({layers}) in {summary['windows']} windows of at "
-                  f"most {summary['max_hits']} hits; see embeddings.json")
+    cells = f" and {summary['embedded_cells']} cells" if summary["cells"] else ""
+    each = " hits and cells each" if summary["cells"] else " hits"
+    console.print(f"wrote {out}: {summary['events']} events, {summary['embedded_hits']} hits"
+                  f"{cells} x {summary['dimension']} ({layers}) in {summary['windows']} windows "
+                  f"of at most {summary['max_hits']}{each}; see embeddings.json")
 
 
 _SHORT = {"cos_phi": "cos φ", "sin_phi": "sin φ", "r_cm": "r", "z_cm": "z",

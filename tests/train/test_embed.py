@@ -65,6 +65,13 @@ def test_embeddings_of_a_split(tmp_path: Path, corpus: Path, run: Path) -> None:
     assert summary["dimension"] == 32
     assert summary["split"] == "test"
     assert len(summary["checkpoint"]["model_sha256"]) == 64
+    # A run without cells: hit columns only, as before cells could be embedded.
+    assert table.column_names == ["run", "event", "n_hits", "n_windows", "hit_index",
+                                  "hit_window", "embedding"]
+    assert summary["cells"] is False
+    assert summary["cell_columns"] == []
+    assert summary["n_cells"] is None
+    assert summary["embedded_cells"] is None
     split_events = 0
     for row in table.to_pylist():
         n = expected[(row["run"], row["event"])]

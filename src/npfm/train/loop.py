@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from npfm.events.cell_windows import split_cells
+from npfm.events.cell_windows import CellWindows, split_cells
 from npfm.events.corpus import Corpus
 from npfm.events.loader import EventLoader, PackedBatch
 from npfm.events.shards import atomic_write_bytes
@@ -82,6 +82,25 @@ Cells = tuple[PackedBatch, Waveforms] | None
 
 
 CellPart = tuple[PackedBatch, PackedBatch | None, PackedBatch, Waveforms]
+#: The calorimeter groups loaded beside the hits with ``cells: true``.
+CALO_GROUPS = ("cell", "waveform", "sample")
+
+
+def calo_loaders(corpus: Corpus, batch_size: int, **settings: Any
+                 ) -> tuple[EventLoader, ...]:
+    """Loaders of the ``CALO_GROUPS`` (cells with ``CELL_COLUMNS``) with the hit loader's
+    ``settings`` (shuffle, seed, rank, ...), so all yield the same events in one order."""
+    return tuple(EventLoader(corpus, batch_size, group=group,
+                             columns=CELL_COLUMNS if group == "cell" else None, **settings)
+                 for group in CALO_GROUPS)
+
+
+def window_cells(hits: PackedBatch, cells: PackedBatch, waveforms: PackedBatch,
+                 samples: PackedBatch, max_hits: int) -> tuple[CellWindows, Waveforms]:
+    """The events' hits and cells as eta-phi windows (``split_cells``) and the cells'
+    waveforms (from the loader batches of the same events) in windowed cell order."""
+    win = split_cells(hits, cells, max_hits)
+    return win, waveforms_of(cells, waveforms, samples).reindexed(win.cell_source)
 
 
 def _with_cells(pairs: Iterator[Batch], cells: Iterator[PackedBatch], waveforms: EventLoader,
@@ -94,9 +113,9 @@ def _with_cells(pairs: Iterator[Batch], cells: Iterator[PackedBatch], waveforms:
     def windowed() -> Iterator[CellPart]:
         for (hits, objects), cell, wave, sample in zip(pairs, cells, waveforms, samples,
                                                        strict=True):
-            win = split_cells(hits, cell, max_hits)
+            win, waves = window_cells(hits, cell, wave, sample, max_hits)
             yield (win.hits.batch, None if objects is None else with_objects(win.hits, objects),
-                   win.cells, waveforms_of(cell, wave, sample).reindexed(win.cell_source))
+                   win.cells, waves)
 
     def cut(part: CellPart, start: int, stop: int) -> CellPart:
         cu = part[2].cu_seqlens
@@ -131,17 +150,18 @@ def batches(config: PretrainConfig, rank: int = 0, world: int = 1
     corpora = {c["name"]: Corpus.open(c["path"]) for c in config.corpora}
     subsystems = {c["name"]: c.get("subsystems") for c in config.corpora}
 
+    settings: dict[str, Any] = {"shuffle": True, "seed": config.seed, "rank": rank,
+                                "world_size": world,
+                                "event_columns": ("geometry_id", "data_level")}
+
     def loader(name: str, group: str) -> EventLoader:
-        return EventLoader(corpora[name], config.batch_events, group=group, shuffle=True,
-                           seed=config.seed, rank=rank, world_size=world,
-                           subsystems=subsystems[name] if group == "hit" else None,
-                           columns=CELL_COLUMNS if group == "cell" else None,
-                           event_columns=("geometry_id", "data_level"))
+        return EventLoader(corpora[name], config.batch_events, group=group,
+                           subsystems=subsystems[name] if group == "hit" else None, **settings)
 
     loaders = {name: (loader(name, "hit"), loader(name, "object")
                       if config.objects and subsystems[name] is None else None)
                for name in corpora}
-    calo = {name: tuple(loader(name, g) for g in ("cell", "waveform", "sample"))
+    calo = {name: calo_loaders(corpora[name], config.batch_events, **settings)
             for name in corpora} if config.cells else {}
 
     def stream(name: str) -> Iterator[tuple[PackedBatch, PackedBatch | None, Cells]]:
