@@ -1,7 +1,6 @@
 """Lattice QCD throughput: heat-bath link updates/s and Wilson-Dirac applications/s.
 
 Usage: .venv/bin/python bench/lqcd_throughput.py [--lattice 8] [--threads 1] [--repeat 5]
-       [--numba-threads 2]
 
 Heat-bath: one quenched sweep (1 Cabibbo-Marinari heat-bath pass, no over-relaxation) at
 beta = 6.0 updates 4 V links. Dirac: the full Wilson operator D psi, counted as 1320
@@ -10,11 +9,11 @@ e.g. Chroma, QUDA), complex128 and complex64. Runs on the CPU, and on CUDA when 
 
 Hopping term, CPU, at 8^4 and 16^4: the previous kernel (full spinors, batched 3 x 3
 matmuls), the torch kernel (WilsonDirac.hop_torch) and, when numba is installed, the
-compiled one (npfm.lqcd.hopping, one thread) timed in alternation in one run, and the
-compiled one on --numba-threads threads (its parallel variant) as an extra row; with the
-core's limit: the memory bandwidth of a large numpy copy times the kernel's arithmetic
-intensity, 1320 flops per 8 x 18 (links) + 8 x 24 (neighbour spinors) + 24 (result)
-reals moved per site.
+compiled one (WilsonDirac.hop with kernel="numba": npfm.lqcd.hopping, one thread, psi's
+layout conversion in and out included; the links' layout is made once per operator,
+before the timing) timed in alternation in one run; with the core's limit: the memory
+bandwidth of a large numpy copy times the kernel's arithmetic intensity, 1320 flops per
+8 x 18 (links) + 8 x 24 (neighbour spinors) + 24 (result) reals moved per site.
 """
 
 from __future__ import annotations
@@ -102,16 +101,14 @@ def best_interleaved(funcs: dict[str, Callable[[], object]], repeat: int
     return best
 
 
-def compare_hop(sizes: tuple[int, ...], repeat: int, numba_threads: int) -> None:
+def compare_hop(sizes: tuple[int, ...], repeat: int) -> None:
     """Previous, torch and compiled hopping terms side by side, beside the bandwidth limit."""
     bandwidth = copy_bandwidth(repeat)
     print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (numpy, 512 MiB, read + write)")
     if hopping.AVAILABLE:
         import numba  # present only with the extra npfm[fast]
 
-        numba.set_num_threads(numba_threads)
-        print(f"numba {numba.__version__}: compiled kernel on 1 thread, parallel variant on "
-              f"{numba.get_num_threads()}")
+        print(f"numba {numba.__version__}: compiled kernel on 1 thread")
     else:
         print("numba not installed: compiled kernel not measured")
     gen = torch.Generator().manual_seed(2)
@@ -122,9 +119,7 @@ def compare_hop(sizes: tuple[int, ...], repeat: int, numba_threads: int) -> None
             dirac = WilsonDirac(u, 0.1)
             kernels = {"previous": previous_hop(dirac), "torch": dirac.hop_torch}
             if hopping.AVAILABLE:
-                kernels["numba"] = partial(hopping.hop, dirac.links)
-                kernels[f"numba, {numba_threads} threads"] = partial(
-                    hopping.hop, dirac.links, parallel=True)
+                kernels["numba"] = WilsonDirac(u, 0.1, kernel="numba").hop
             reference = kernels["previous"](psi)
             seconds = best_interleaved({name: partial(hop, psi)
                                         for name, hop in kernels.items()}, repeat)
@@ -165,14 +160,12 @@ def main() -> None:
     parser.add_argument("--lattice", default="8", help="LXxLYxLZxLT or L (default 8^4)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--numba-threads", type=int, default=2,
-                        help="threads of the parallel compiled kernel (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lattice = lattice_from_text(args.lattice)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s), "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    compare_hop((8, 16), args.repeat, args.numba_threads)
+    compare_hop((8, 16), args.repeat)
     run(lattice, "cpu", args.repeat)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if torch.cuda.is_available():

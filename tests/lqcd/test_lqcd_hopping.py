@@ -1,5 +1,7 @@
 """The compiled (numba) hopping term against the torch kernel: equal to rounding on random
-fields, in the full operator and a CG solve; the torch kernel where numba cannot run."""
+fields (lattices whose x rows and (t, z) planes fill the kernel's chunks partly, wrap-round
+in x at X = 2 and 3), in the full operator and a CG solve; the torch kernel where numba
+cannot run."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def _compiled() -> None:
     if hopping.AVAILABLE:
         for dtype in TOLERANCE:
             u = random_field((2, 2, 2, 2), torch.Generator().manual_seed(0), dtype=dtype)
-            hopping.hop(u, torch.zeros((*u.shape[1:5], 4, 3), dtype=dtype))
+            hopping.Hopping(u)(torch.zeros((*u.shape[1:5], 4, 3), dtype=dtype))
 
 
 def fields(lattice: tuple[int, int, int, int], dtype: torch.dtype, nrhs: int | None,
@@ -45,11 +47,13 @@ def assert_equal_to_rounding(a: torch.Tensor, b: torch.Tensor) -> None:
 
 @needs_numba
 @pytest.mark.usefixtures("_compiled")
-@pytest.mark.parametrize("lattice", [(4, 4, 4, 8), (2, 4, 6, 4), (3, 2, 2, 5)])
+@pytest.mark.parametrize("lattice", [(4, 4, 4, 8), (4, 2, 6, 8), (2, 4, 6, 4), (3, 2, 2, 5),
+                                     (7, 5, 3, 2)])
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
 @pytest.mark.parametrize("nrhs", [None, 3])
 def test_compiled_hop_equals_torch(lattice: tuple[int, int, int, int], dtype: torch.dtype,
                                    nrhs: int | None) -> None:
+    """(lx, ly, lz, lt): (7, 5, ...) has 35 sites a plane, not a whole number of chunks."""
     u, psi = fields(lattice, dtype, nrhs)
     dirac = WilsonDirac(u, 0.1)
     assert dirac.backend(psi) == "numba"
@@ -63,14 +67,24 @@ def test_compiled_hop_equals_torch(lattice: tuple[int, int, int, int], dtype: to
 @needs_numba
 @pytest.mark.usefixtures("_compiled")
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
-def test_parallel_kernel_equals_serial(dtype: torch.dtype) -> None:
+def test_kernel_object_reused_across_calls(dtype: torch.dtype) -> None:
+    """One Hopping for many calls: periodic links too, results never alias its buffers
+    whatever B comes next, and psi of another dtype or device is refused."""
     u, psi = fields((4, 2, 2, 6), dtype, 2)
-    links = WilsonDirac(u, 0.1).links
-    torch.testing.assert_close(hopping.hop(links, psi, parallel=True),
-                               hopping.hop(links, psi), atol=0, rtol=0)
+    periodic = WilsonDirac(u, 0.1, antiperiodic=False)
+    kernel = hopping.Hopping(periodic.links)
+    first = kernel(psi)
+    kept = first.clone()
+    assert_equal_to_rounding(first, periodic.hop_torch(psi))
+    for batch in (None, 1):
+        other = fields((4, 2, 2, 6), dtype, batch, seed=4)[1]
+        assert_equal_to_rounding(kernel(other), periodic.hop_torch(other))
+    torch.testing.assert_close(first, kept, atol=0, rtol=0)
+    torch.testing.assert_close(kernel(psi), kept, atol=0, rtol=0)
     with pytest.raises(TypeError, match="dtype"):
-        hopping.hop(links, psi.to(torch.complex64 if dtype == torch.complex128 else
-                                  torch.complex128))
+        kernel(psi.to(torch.complex64 if dtype == torch.complex128 else torch.complex128))
+    with pytest.raises(ValueError, match="CPU"):
+        kernel(psi.to("meta"))
 
 
 @needs_numba
@@ -104,7 +118,7 @@ def test_torch_kernel_where_the_compiled_one_cannot_run(monkeypatch: pytest.Monk
     with pytest.raises(RuntimeError, match="numba"):
         WilsonDirac(u, 0.1, kernel="numba").hop(psi)
     with pytest.raises(RuntimeError, match="numba"):
-        hopping.hop(dirac.links, psi)
+        hopping.Hopping(dirac.links)
 
 
 def test_without_numba_installed() -> None:

@@ -18,9 +18,10 @@ reconstructed, which halves the SU(3) work (the standard trick of Chroma, Edward
 Joo, Nucl. Phys. Proc. Suppl. 140 (2005) 832, and QUDA, Clark et al., Comput. Phys.
 Commun. 181 (2010) 1517). Internally the fields are laid out structure-of-arrays,
 (spin, colour, T, Z, Y, X, B), so every elementwise op runs over the sites. On CPU
-tensors, when numba is installed (extra npfm[fast]), the hopping term runs instead as
-one compiled, fused pass over the sites (npfm.lqcd.hopping); the torch kernel is the
-reference, and the one used on CUDA.
+tensors, when numba is installed (extra npfm[fast]), the hopping term runs instead as a
+compiled pass vectorised across the sites of each (t, z) plane (npfm.lqcd.hopping; the
+links laid out for it once per operator); the torch kernel is the reference, and the
+one used on CUDA.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class WilsonDirac:
         self.reconstruct = -0.5 * torch.cat([t[:, :2] for t in terms], dim=1)  # (4, 16)
         self.site_shape = tuple(u.shape[1:5])
         self._work: tuple[torch.Tensor, ...] | None = None
+        self._compiled: hopping.Hopping | None = None  # made on the first compiled hop
         self.even = parity(self.site_shape, u.device) == 0
         diag = (4.0 + mass) * torch.eye(12, dtype=u.dtype, device=u.device)
         self.local = (diag + clover_field(u, csw)).reshape(-1, 12, 12) if csw else None
@@ -163,7 +165,9 @@ class WilsonDirac:
         """The hopping term -1/2 sum_mu [(1 - g_mu) fwd_mu + (1 + g_mu) bwd_mu] applied to
         psi, by the kernel ``backend`` names; 1320 flops per site."""
         if self.backend(psi) == "numba":
-            return hopping.hop(self.links, psi)
+            if self._compiled is None:
+                self._compiled = hopping.Hopping(self.links)
+            return self._compiled(psi)
         return self.hop_torch(psi)
 
     def hop_torch(self, psi: torch.Tensor) -> torch.Tensor:
