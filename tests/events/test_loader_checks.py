@@ -1,7 +1,8 @@
 """The loader's fused value checks refuse exactly what ``check_table`` refuses, with the
 same one-line error, and its background sha256 check still comes before any event."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from npfm.events import loader as loader_module
 from npfm.events.checks import check_table
 from npfm.events.corpus import Corpus, forget_verified
 from npfm.events.errors import NpfmError
-from npfm.events.loader import EventLoader
+from npfm.events.loader import EventLoader, _ahead
 from npfm.events.loader_checks import convert_checked
 
 Edit = Callable[[pa.Table], pa.Table]
@@ -134,3 +135,24 @@ def test_checksum_error_outranks_a_bad_value(corpus_dir: Path) -> None:
         list(EventLoader(Corpus.open(corpus_dir), batch_size=8))
     with pytest.raises(NpfmError, match="column hit_y: non-finite value nan"):
         list(EventLoader(Corpus.open(corpus_dir), batch_size=8, verify=False))
+
+
+def test_read_ahead_keeps_order_and_errors() -> None:
+    def tables() -> Iterator[pa.Table]:
+        yield pa.table({"a": [1]})
+        yield pa.table({"a": [2]})
+        raise NpfmError("shard row group 2", "cannot be decoded", "restore it")
+
+    with ThreadPoolExecutor(1) as reader:
+        got = _ahead(tables(), reader)
+        assert [next(got)["a"][0].as_py(), next(got)["a"][0].as_py()] == [1, 2]
+        with pytest.raises(NpfmError, match="row group 2: cannot be decoded"):
+            next(got)
+
+
+def test_abandoned_iteration_leaves_a_clean_loader(corpus_dir: Path) -> None:
+    loader = EventLoader(Corpus.open(corpus_dir), batch_size=8)
+    first = next(iter(loader))  # the rest is never read
+    again = list(loader)
+    assert torch.equal(again[0].fields["hit_x"], first.fields["hit_x"])
+    assert sum(b.n_events for b in again) == 100

@@ -9,6 +9,9 @@ Tensor conventions: floating columns become float32 with NaN where a value is nu
 integer and boolean columns become int64 with ``IGNORE_INDEX`` (-100, PyTorch's default
 ``ignore_index``) where null; vocabulary strings (subsystem, object type) become their
 integer codes from ``vocabulary.yaml``. Units are those of the event model (cm, ns, GeV).
+
+Two helper threads per iteration: one decodes the next row group while the current one is
+converted (one row group held ahead), one hashes the shards ahead of the reading.
 """
 
 from __future__ import annotations
@@ -181,26 +184,28 @@ class EventLoader(IterableDataset):
     def _chunks(self) -> Iterator[_Chunk]:
         shards = self._my_shards()
         pool = ThreadPoolExecutor(1, "npfm-sha256") if self.verify and shards else None
+        reader = ThreadPoolExecutor(1, "npfm-read")
         try:
             hashed = [pool.submit(self.corpus.verify_checksum, e) for e in shards] if pool \
                 else [None] * len(shards)
             rng = np.random.default_rng([self.seed, self.epoch, self.rank])
             for entry, checksum in zip(shards, hashed, strict=True):
-                for chunk in self._shard_chunks(entry, checksum):
+                for chunk in self._shard_chunks(entry, checksum, reader):
                     yield chunk.take(rng.permutation(len(chunk.counts))) if self.shuffle \
                         else chunk
         finally:
+            reader.shutdown(wait=False, cancel_futures=True)
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
-    def _shard_chunks(self, entry: dict[str, Any], checksum: Future[None] | None
-                      ) -> Iterator[_Chunk]:
+    def _shard_chunks(self, entry: dict[str, Any], checksum: Future[None] | None,
+                      reader: ThreadPoolExecutor) -> Iterator[_Chunk]:
         """Checked chunks of one shard; none leaves before ``checksum`` (its sha256
         comparison) has passed, and its failure outranks any error of the reading."""
         path, offset = self.corpus.shard_path(entry), 0
         try:
             pf = self.corpus.open_shard(entry, verify=False, read_dictionary=self._dict)
-            for table in iter_row_groups(path, pf, self._read):
+            for table in _ahead(iter_row_groups(path, pf, self._read), reader):
                 chunk = self._convert(table, str(path), offset)
                 offset += table.num_rows
                 if checksum is not None:
@@ -262,6 +267,14 @@ def _code(vocab: str, name: str, where: str) -> int:
     except KeyError:
         raise NpfmError(where, f"unknown name {name!r}",
                         f"use one of {', '.join(vocabulary.names(vocab))}") from None
+
+
+def _ahead(tables: Iterator[pa.Table], reader: ThreadPoolExecutor) -> Iterator[pa.Table]:
+    """``tables`` with the next one decoded in ``reader`` while the caller works."""
+    pending = reader.submit(next, tables, None)
+    while (table := pending.result()) is not None:
+        pending = reader.submit(next, tables, None)
+        yield table
 
 
 def _to_batch(chunk: _Chunk) -> PackedBatch:
