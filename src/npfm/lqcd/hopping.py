@@ -16,13 +16,14 @@ Layout (structure of arrays, real): the sites of one (t, z) plane, y X + x, are 
 chunks of LANES sites, and within a chunk each component is a contiguous row of LANES
 lanes, so the kernel's inner loop is an elementwise loop over the lanes, which LLVM
 vectorises (one site per SIMD lane; the rows sit at fixed offsets, so LLVM's runtime
-alias checks stay few). psi becomes planes (T, Z, B, chunks, 5 x 24 x LANES): component
-(spin, colour, re/im) = 24 of psi (copy 0) and of its copies shifted by +x, -x, +y, -y
-(copies 1-4), so the neighbours of a lane sit at the same lane, wrap-round included; the
-neighbours in z and t are copy 0 of the same chunk in another plane. The links become
-(T, Z, chunks, 8 x 18 x LANES): U_mu(x) and U_mu(x - mu)^dag as terms 2 mu and 2 mu + 1,
-(row, column, re/im) = 18, laid out once per operator (Hopping). psi in and H psi out
-are converted by compiled passes inside every call, one time slice ahead of the kernel.
+alias checks stay few). psi becomes planes (T, Z, B, chunks, 24 x LANES), component
+(spin, colour, re/im) = 24, and, for the plane being computed, its copies shifted by +x,
+-x, +y, -y, (B, chunks, 4 x 24 x LANES), so the neighbours of a lane sit at the same lane,
+wrap-round included; the neighbours in z and t are the same chunk of another plane. The
+links become (T, Z, chunks, 8 x 18 x LANES): U_mu(x) and U_mu(x - mu)^dag as terms 2 mu
+and 2 mu + 1, (row, column, re/im) = 18, laid out once per operator (Hopping). psi in and
+H psi out are converted by compiled passes inside every call, a time slice ahead of the
+kernel.
 Padding lanes (Y X not a multiple of LANES) compute values that are never read back.
 Arithmetic in the fields' precision, fastmath off (no fused multiply-adds), so the result
 equals the torch kernel to rounding. Compiled once per precision (about a minute) and
@@ -45,7 +46,6 @@ AVAILABLE = importlib.util.find_spec("numba") is not None  # the optional extra 
 if AVAILABLE:
     from numba import njit
 
-COPIES = 5  # psi and its copies shifted by +x, -x, +y, -y
 LANES = 16  # sites of a plane per chunk: the length of the vectorised inner loop
 # A_mu[k, p_k] = g_k (times i when imag_k) as (p_0, imag_0, g_0, p_1, imag_1, g_1), mu = x,
 # y, z, t: A_x = [[0, i], [i, 0]], A_y = [[0, -1], [1, 0]], A_z = [[i, 0], [0, -i]], A_t = 1
@@ -142,55 +142,63 @@ def _pass(o: Any, up: Any, up_base: int, down: Any, down_base: int, link: Any, m
 
 
 @_jit(inline="always")
-def _chunk(out: Any, psi: Any, links: Any, t: int, z: int, b: int, ch: int, scale: Any
-           ) -> None:
+def _chunk(out: Any, psi: Any, shifted: Any, links: Any, t: int, z: int, b: int, ch: int,
+           scale: Any) -> None:
     """H psi on the LANES sites of chunk ch of plane (t, z), right-hand side b, into
-    out (Z, B, chunks, 24 LANES)."""
+    out (Z, B, chunks, 24 LANES); ``shifted`` holds the plane's shifted copies."""
     nt, nz = links.shape[0], links.shape[1]
     tp, tm, zp, zm = (t + 1) % nt, (t - 1 + nt) % nt, (z + 1) % nz, (z - 1 + nz) % nz
-    o, lk, own = out[z, b, ch], links[t, z, ch], psi[t, z, b, ch]
+    o, lk, own = out[z, b, ch], links[t, z, ch], shifted[b, ch]
     zu, zd, tu, td = psi[t, zp, b, ch], psi[t, zm, b, ch], psi[tp, z, b, ch], psi[tm, z, b, ch]
-    copy = 24 * LANES  # the shifted copies +x, -x, +y, -y follow psi in own
+    copy = 24 * LANES  # the copies shifted by +x, -x, +y, -y, one after the other
     for a in range(3):
-        _pass(o, own, copy, own, 2 * copy, lk, 0, a, True, scale, 1, True, 1, 0, True, 1)
-        _pass(o, own, 3 * copy, own, 4 * copy, lk, 1, a, False, scale,
+        _pass(o, own, 0, own, copy, lk, 0, a, True, scale, 1, True, 1, 0, True, 1)
+        _pass(o, own, 2 * copy, own, 3 * copy, lk, 1, a, False, scale,
               1, False, -1, 0, False, 1)
         _pass(o, zu, 0, zd, 0, lk, 2, a, False, scale, 0, True, 1, 1, True, -1)
         _pass(o, tu, 0, td, 0, lk, 3, a, False, scale, 0, False, 1, 1, False, 1)
 
 
 @_jit(inline="always")
-def _to_planes(planes: Any, field: Any, sources: Any, t: int) -> None:
-    """Time slice t of field (T, Z, Y X, B, 24) into planes (T, Z, B, chunks,
-    5 * 24 * LANES): lane l of chunk ch of copy q takes site sources[q, ch, l]."""
+def _gather(dst: Any, offset: int, plane: Any, b: int, src: Any) -> None:
+    """dst[offset + c LANES + l] = plane[src[l], b, c]: one chunk's 24 components."""
+    for c in range(24):
+        for lane in range(LANES):
+            dst[offset + c * LANES + lane] = plane[src[lane], b, c]
+
+
+@_jit(inline="always")
+def _lay_out(planes: Any, field: Any, sources: Any, t: int) -> None:
+    """Time slice t of field (T, Z, Y X, B, 24) into planes (T, Z, B, chunks, 24 LANES)."""
     for z in range(field.shape[1]):
-        plane = field[t, z]
         for b in range(field.shape[3]):
             for ch in range(sources.shape[1]):
-                dst = planes[t, z, b, ch]
-                for q in range(COPIES):
-                    src = sources[q, ch]
-                    for c in range(24):
-                        for lane in range(LANES):
-                            dst[(24 * q + c) * LANES + lane] = plane[src[lane], b, c]
+                _gather(planes[t, z, b, ch], 0, field[t, z], b, sources[0, ch])
 
 
 @_jit()
-def _hop(out: Any, field: Any, sources: Any, planes: Any, result: Any, links: Any,
-         scale: Any) -> None:
-    """out = H field, both (T, Z, Y X, B, 24), time slice by time slice: slice t + 1
-    converted into planes just before slice t is computed into result (Z, B, chunks,
-    24 LANES) and copied out, so the planes in use stay in cache."""
+def _hop(out: Any, field: Any, sources: Any, planes: Any, shifted: Any, result: Any,
+         links: Any, scale: Any) -> None:
+    """out = H field, both (T, Z, Y X, B, 24), time slice by time slice: slice t + 1 laid
+    out into planes just before slice t is computed into result (Z, B, chunks, 24 LANES)
+    and copied out, and each plane's shifted copies just before the plane (into shifted,
+    (B, chunks, 4 x 24 x LANES)), so the data in use stay in cache. sources[q, ch, l]: the
+    site lane l of chunk ch of copy q reads (q = 0: psi, 1-4: shifted by +x, -x, +y, -y)."""
     nt, nz, sites, nb = field.shape[:4]
-    _to_planes(planes, field, sources, nt - 1)
-    _to_planes(planes, field, sources, 0)
+    _lay_out(planes, field, sources, nt - 1)
+    _lay_out(planes, field, sources, 0)
     for t in range(nt):
         if t + 1 < nt - 1:
-            _to_planes(planes, field, sources, t + 1)
+            _lay_out(planes, field, sources, t + 1)
         for z in range(nz):
             for b in range(nb):
-                for ch in range(result.shape[2]):
-                    _chunk(result, planes, links, t, z, b, ch, scale)
+                for ch in range(sources.shape[1]):
+                    for q in range(1, 5):
+                        _gather(shifted[b, ch], 24 * LANES * (q - 1), field[t, z], b,
+                                sources[q, ch])
+            for b in range(nb):
+                for ch in range(sources.shape[1]):
+                    _chunk(result, planes, shifted, links, t, z, b, ch, scale)
         for z in range(nz):
             for site in range(sites):
                 for b in range(nb):
@@ -230,19 +238,19 @@ class Hopping:
         self.sources = np.stack([y * nx + x, y * nx + (x + 1) % nx, y * nx + (x - 1) % nx,
                                  (y + 1) % ny * nx + x, (y - 1) % ny * nx + x])
         self.sources[:, site >= ny * nx] = 0
-        self.sources = self.sources.reshape(COPIES, self.chunks, LANES)
+        self.sources = self.sources.reshape(5, self.chunks, LANES)
         real = np.float64 if self.dtype == torch.complex128 else np.float32
         self.scale = real(-0.5)
-        self._work: tuple[np.ndarray, np.ndarray] | None = None
+        self._work: tuple[np.ndarray, ...] | None = None
 
-    def _workspace(self, nrhs: int) -> tuple[np.ndarray, np.ndarray]:
-        """The planes of psi and one time slice of the result, reused (kept for the last
-        B only)."""
-        if self._work is None or self._work[1].shape[1] != nrhs:
+    def _workspace(self, nrhs: int) -> tuple[np.ndarray, ...]:
+        """planes, shifted and result of _hop, reused (kept for the last B only)."""
+        if self._work is None or self._work[2].shape[1] != nrhs:
             nt, nz = self.site_shape[:2]
-            size = (nz, nrhs, self.chunks, 24 * LANES)
-            self._work = (np.zeros((nt, *size[:3], COPIES * size[3]), self.scale.dtype),
-                          np.zeros(size, self.scale.dtype))
+            size = (nrhs, self.chunks, 24 * LANES)
+            self._work = (np.zeros((nt, nz, *size), self.scale.dtype),
+                          np.zeros((*size[:2], 4 * size[2]), self.scale.dtype),
+                          np.zeros((nz, *size), self.scale.dtype))
         return self._work
 
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
@@ -254,9 +262,8 @@ class Hopping:
         nt, nz, ny, nx = self.site_shape
         field = psi.detach().contiguous().reshape(nt, nz, ny * nx, -1, 12)
         out = torch.empty_like(field)
-        planes, result = self._workspace(field.shape[3])
         real = (*field.shape[:4], 24)  # (T, Z, Y X, B, spin-colour-re/im)
         _hop(torch.view_as_real(out).numpy().reshape(real),
-             torch.view_as_real(field).numpy().reshape(real), self.sources, planes, result,
-             self.links, self.scale)
+             torch.view_as_real(field).numpy().reshape(real), self.sources,
+             *self._workspace(field.shape[3]), self.links, self.scale)
         return out.reshape(psi.shape)
